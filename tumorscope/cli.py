@@ -1,0 +1,86 @@
+"""The ``tumorscope`` command line. Subsystems are imported inside command bodies so --help is instant."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from tumorscope import DISCLAIMER, __version__
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=DISCLAIMER)
+@click.version_option(__version__, prog_name="tumorscope")
+def main() -> None:
+    """Brain-tumor MRI classification and segmentation on the edge (research and education only)."""
+
+
+def _data_root(data: str | None) -> Path:
+    from tumorscope.datasets import resolve_data_root
+
+    try:
+        return resolve_data_root(data)
+    except FileNotFoundError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@main.group()
+def train() -> None:
+    """Train a model on the real data (needs `pip install tumorscope[train]`)."""
+
+
+_data_option = click.option("--data", type=click.Path(file_okay=False), default=None,
+                            help="Data root holding brain-tumor-mri/ and brain-tumor-seg/ [env TUMORSCOPE_DATA].")
+_out_option = click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+                           help="Run folder: checkpoints, logs, caches and the trained model; rerun to resume.")
+_limit_option = click.option("--limit", type=int, default=None,
+                              help="Use at most N train and N val images (smoke runs).")
+
+
+def _verbosity() -> int:
+    return 1 if sys.stdout.isatty() else 2
+
+
+@train.command("classifier")
+@_data_option
+@_out_option
+@click.option("--backbone-weights", default="imagenet", show_default=True,
+              help="VGG16 include_top=False ImageNet .h5 file, or 'imagenet' to let Keras download it.")
+@click.option("--head-epochs", type=int, default=5, show_default=True, help="Phase 1 epochs (conv base frozen).")
+@click.option("--finetune-epochs", type=int, default=30, show_default=True, help="Phase 2 epochs (block 5 unfrozen).")
+@click.option("--aug-copies", type=int, default=3, show_default=True, help="Augmented copies of the train set.")
+@click.option("--patience", type=int, default=6, show_default=True, help="Early-stopping patience (epochs).")
+@_limit_option
+def train_classifier_cmd(data, out_dir, backbone_weights, head_epochs, finetune_epochs, aug_copies, patience, limit):
+    """Train the VGG16 4-class classifier."""
+    from tumorscope.training.train import train_classifier
+
+    result = train_classifier(_data_root(data), Path(out_dir), backbone_weights, head_epochs=head_epochs,
+                              finetune_epochs=finetune_epochs, aug_copies=aug_copies, patience=patience,
+                              limit=limit, verbose=_verbosity())
+    click.echo(f"wrote {result.model_path} (+ .spec.json), logs and checkpoints in {result.out_dir}; "
+               f"{result.epochs} epochs, best {result.metric} {result.best_val:.4f}, {result.seconds / 60:.1f} min")
+
+
+@train.command("segmenter")
+@_data_option
+@_out_option
+@click.option("--base-filters", type=int, default=16, show_default=True, help="U-Net width (filters of level 1).")
+@click.option("--epochs", type=int, default=40, show_default=True)
+@click.option("--patience", type=int, default=8, show_default=True, help="Early-stopping patience (epochs).")
+@_limit_option
+def train_segmenter_cmd(data, out_dir, base_filters, epochs, patience, limit):
+    """Train the U-Net tumor segmenter (BCE + Dice loss)."""
+    from tumorscope.training.train import train_segmenter
+
+    result = train_segmenter(_data_root(data), Path(out_dir), base_filters=base_filters, epochs=epochs,
+                             patience=patience, limit=limit, verbose=_verbosity())
+    click.echo(f"wrote {result.model_path} (+ .spec.json), logs and checkpoints in {result.out_dir}; "
+               f"{result.epochs} epochs, best {result.metric} {result.best_val:.4f}, {result.seconds / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

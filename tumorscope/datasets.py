@@ -1,0 +1,213 @@
+"""Dataset discovery and the committed, deterministic splits (numpy/OpenCV only; a leaf module).
+
+Data root layout (``--data DIR`` or env ``TUMORSCOPE_DATA``)::
+
+    brain-tumor-mri/{Training,Testing}/{glioma,meningioma,notumor,pituitary}/*.jpg
+    brain-tumor-seg/images/N.png, brain-tumor-seg/masks/N.png
+
+Splits are committed in ``tumorscope/splits/*.json`` as relative paths / ids, never images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "CLASS_NAMES",
+    "DATA_ENV",
+    "CLASSIFICATION_SPLITS",
+    "SEGMENTATION_SPLITS",
+    "SplitItem",
+    "resolve_data_root",
+    "classification_dir",
+    "segmentation_dir",
+    "load_split",
+    "classification_items",
+    "segmentation_items",
+    "make_classification_splits",
+    "make_segmentation_splits",
+    "thumbnail_vector",
+]
+
+CLASS_NAMES = ("glioma", "meningioma", "notumor", "pituitary")
+DATA_ENV = "TUMORSCOPE_DATA"
+CLASSIFICATION_SPLITS = ("train", "val", "test", "test-dedup")
+SEGMENTATION_SPLITS = ("train", "val", "test")
+SPLIT_DIR = Path(__file__).parent / "splits"
+SEED = 1337
+VAL_FRACTION = 0.10
+SEG_BLOCK = 50
+SEG_FRACTIONS = (0.70, 0.15, 0.15)
+THUMB_SIZE = 32
+DEDUP_MIN_CORRELATION = 0.98
+"""A test image whose 32x32 thumbnail correlates at least this much with a training one is a near-duplicate.
+
+On the official split the maximum correlations are bimodal: 477 test images at >= 0.995 (copies,
+re-encodings, small shifts), a gap, then a broad mode of different slices near 0.90-0.96."""
+
+
+@dataclass(frozen=True)
+class SplitItem:
+    """One labelled example: an image path and its class index (classifier) or mask path (segmenter)."""
+
+    image: Path
+    label: int = -1
+    mask: Path | None = None
+
+
+def resolve_data_root(data: str | Path | None = None) -> Path:
+    """Return the data root from ``data`` or ``$TUMORSCOPE_DATA``.
+
+    Raises:
+        FileNotFoundError: neither is given, or the folder does not exist.
+    """
+    value = data if data is not None else os.environ.get(DATA_ENV)
+    if not value:
+        raise FileNotFoundError(
+            f"no data root: pass --data DIR or set {DATA_ENV} to the folder holding "
+            "brain-tumor-mri/ and brain-tumor-seg/"
+        )
+    root = Path(value).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data root {root} does not exist; fix --data or {DATA_ENV}")
+    return root
+
+
+def classification_dir(root: Path) -> Path:
+    """``root/brain-tumor-mri``, checked to exist."""
+    path = root / "brain-tumor-mri"
+    if not (path / "Training").is_dir() or not (path / "Testing").is_dir():
+        raise FileNotFoundError(f"{path}: expected Training/ and Testing/ class folders (Kaggle layout)")
+    return path
+
+
+def segmentation_dir(root: Path) -> Path:
+    """``root/brain-tumor-seg``, checked to exist."""
+    path = root / "brain-tumor-seg"
+    if not (path / "images").is_dir() or not (path / "masks").is_dir():
+        raise FileNotFoundError(f"{path}: expected images/ and masks/ folders")
+    return path
+
+
+def _list_folder(base: Path, part: str) -> list[str]:
+    """Relative paths ``Part/class/file.jpg`` of one official folder, sorted."""
+    rel = []
+    for name in CLASS_NAMES:
+        folder = base / part / name
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: class folder missing")
+        images = (p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+        rel += sorted(f"{part}/{name}/{p.name}" for p in images)
+    return rel
+
+
+def _label_of(rel: str) -> int:
+    return CLASS_NAMES.index(rel.split("/")[1])
+
+
+def thumbnail_vector(path: Path, size: int = THUMB_SIZE) -> np.ndarray:
+    """Zero-mean, unit-norm grayscale thumbnail of an image, for near-duplicate search.
+
+    Returns:
+        ``(size * size,)`` float32; the dot product of two vectors is their Pearson correlation.
+    """
+    gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if gray is None:
+        raise ValueError(f"{path}: not a readable image")
+    small = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    small -= small.mean()
+    return small / (np.linalg.norm(small) + 1e-6)
+
+
+def _near_duplicates(test_vectors: np.ndarray, train_vectors: np.ndarray, min_correlation: float) -> np.ndarray:
+    """Bool ``(n_test,)``: True where some training thumbnail correlates >= ``min_correlation``."""
+    return (test_vectors @ train_vectors.T).max(axis=1) >= min_correlation
+
+
+def make_classification_splits(root: Path) -> dict:
+    """Build the classification splits from the data (deterministic for a given data set).
+
+    ``val`` is a stratified ``VAL_FRACTION`` of Training (seeded); ``test`` is the official
+    Testing folder; ``test-dedup`` drops every test image whose thumbnail correlates at least
+    ``DEDUP_MIN_CORRELATION`` with a Training image's (see ``thumbnail_vector``).
+    """
+    base = classification_dir(root)
+    training, testing = _list_folder(base, "Training"), _list_folder(base, "Testing")
+    rng = np.random.default_rng(SEED)
+    train, val = [], []
+    for index in range(len(CLASS_NAMES)):
+        members = [p for p in training if _label_of(p) == index]
+        order = rng.permutation(len(members))
+        n_val = round(len(members) * VAL_FRACTION)
+        val += [members[i] for i in sorted(order[:n_val])]
+        train += [members[i] for i in sorted(order[n_val:])]
+    train_vectors = np.stack([thumbnail_vector(base / p) for p in training])
+    test_vectors = np.stack([thumbnail_vector(base / p) for p in testing])
+    duplicate = _near_duplicates(test_vectors, train_vectors, DEDUP_MIN_CORRELATION)
+    dedup = [p for p, dup in zip(testing, duplicate, strict=True) if not dup]
+    return {
+        "task": "classifier",
+        "classes": list(CLASS_NAMES),
+        "seed": SEED,
+        "dedup": {
+            "method": f"Pearson correlation of {THUMB_SIZE}x{THUMB_SIZE} grayscale thumbnails "
+            "against every Training image (official Training folder, train and val)",
+            "min_correlation": DEDUP_MIN_CORRELATION,
+            "removed": int(duplicate.sum()),
+        },
+        "splits": {"train": sorted(train), "val": sorted(val), "test": testing, "test-dedup": dedup},
+    }
+
+
+def make_segmentation_splits(root: Path) -> dict:
+    """Assign contiguous blocks of ``SEG_BLOCK`` slice ids to train/val/test (~70/15/15, seeded).
+
+    Consecutive ids are slices of one patient, so blocks keep most patients on one side.
+    """
+    base = segmentation_dir(root)
+    ids = sorted(int(p.stem) for p in (base / "images").glob("*.png"))
+    blocks = [ids[i : i + SEG_BLOCK] for i in range(0, len(ids), SEG_BLOCK)]
+    order = np.random.default_rng(SEED).permutation(len(blocks))
+    n_train = round(len(blocks) * SEG_FRACTIONS[0])
+    n_val = round(len(blocks) * SEG_FRACTIONS[1])
+    parts = {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
+    splits = {name: sorted(i for b in chosen for i in blocks[b]) for name, chosen in parts.items()}
+    return {"task": "segmenter", "seed": SEED, "block": SEG_BLOCK, "splits": splits}
+
+
+def load_split(task: str, split: str) -> list:
+    """Committed split members: relative image paths (classifier) or slice ids (segmenter)."""
+    names = CLASSIFICATION_SPLITS if task == "classifier" else SEGMENTATION_SPLITS
+    if split not in names:
+        raise ValueError(f"unknown {task} split {split!r}; choose one of {', '.join(names)}")
+    data = json.loads((SPLIT_DIR / f"{task}.json").read_text(encoding="utf-8"))
+    return data["splits"][split]
+
+
+def classification_items(root: Path, split: str) -> list[SplitItem]:
+    """Items of a committed classification split under data root ``root``; fails if files are missing."""
+    base = classification_dir(root)
+    items = [SplitItem(base / rel, _label_of(rel)) for rel in load_split("classifier", split)]
+    missing = [str(i.image) for i in items if not i.image.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} files of split {split!r} are missing, e.g. {missing[0]}")
+    return items
+
+
+def segmentation_items(root: Path, split: str) -> list[SplitItem]:
+    """Items (image + mask) of a committed segmentation split; fails if files are missing."""
+    base = segmentation_dir(root)
+    items = [
+        SplitItem(base / "images" / f"{i}.png", mask=base / "masks" / f"{i}.png")
+        for i in load_split("segmenter", split)
+    ]
+    missing = [str(p) for i in items for p in (i.image, i.mask) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} files of split {split!r} are missing, e.g. {missing[0]}")
+    return items

@@ -1,0 +1,1 @@
+"""Evaluation of any model artifact (.keras, .onnx, .tflite) on the committed splits."""

@@ -1,0 +1,174 @@
+"""Inference backends: ONNX Runtime and LiteRT, one interface, imported lazily.
+
+A backend maps a float32 NHWC batch (the ``preprocess`` output) to the model's float32 output;
+quantized input/output tensors (full-integer TFLite) are (de)quantized here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from tumorscope.runtime.spec import SPEC_METADATA_KEY, ModelSpec, load_spec, spec_path_for
+
+__all__ = [
+    "BackendOptions",
+    "InferenceBackend",
+    "OnnxBackend",
+    "LiteRTBackend",
+    "BACKEND_SUFFIXES",
+    "backend_name_for",
+    "open_backend",
+    "read_spec",
+]
+
+BACKEND_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How to run a model.
+
+    Attributes:
+        threads: intra-op threads (None: the backend's default, usually all cores).
+        providers: ONNX Runtime execution providers in priority order (None: CPU only);
+            e.g. ``("CUDAExecutionProvider", "CPUExecutionProvider")``. Unavailable ones are skipped.
+    """
+
+    threads: int | None = None
+    providers: tuple[str, ...] | None = None
+
+
+class InferenceBackend(Protocol):
+    """What every backend offers."""
+
+    spec: ModelSpec
+    path: Path
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """``(N, H, W, 3)`` float32 -> model output float32 ``(N, ...)``."""
+
+    def close(self) -> None:
+        """Release the model."""
+
+
+def backend_name_for(path: str | Path) -> str:
+    """``onnx`` or ``tflite`` from the file suffix; ValueError names the supported ones."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in BACKEND_SUFFIXES:
+        raise ValueError(
+            f"{path}: unsupported model file {suffix or '(no suffix)'!r}; use a .onnx or .tflite artifact "
+            "exported by `tumorscope export`"
+        )
+    return BACKEND_SUFFIXES[suffix]
+
+
+def _missing(package: str, extra: str) -> ImportError:
+    return ImportError(f"{package} is not installed; run `pip install {extra}`")
+
+
+class OnnxBackend:
+    """ONNX Runtime session; dynamic batch."""
+
+    def __init__(self, path: Path, spec: ModelSpec, options: BackendOptions):
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise _missing("onnxruntime", "onnxruntime") from exc
+        self.path, self.spec = path, spec
+        session_options = ort.SessionOptions()
+        if options.threads:
+            session_options.intra_op_num_threads = options.threads
+            session_options.inter_op_num_threads = 1
+        available = ort.get_available_providers()
+        wanted = options.providers or ("CPUExecutionProvider",)
+        providers = [p for p in wanted if p in available] or ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(str(path), session_options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise RuntimeError(f"{path}: ONNX Runtime cannot load this model ({exc}); re-export it") from exc
+        self.input_name = self.session.get_inputs()[0].name
+        self.providers = tuple(self.session.get_providers())
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0])
+
+    def close(self) -> None:
+        self.session = None
+
+
+class LiteRTBackend:
+    """LiteRT (TFLite) interpreter with XNNPACK; static batch 1, so batches run image by image."""
+
+    def __init__(self, path: Path, spec: ModelSpec, options: BackendOptions):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as exc:
+            raise _missing("ai-edge-litert", "ai-edge-litert") from exc
+        self.path, self.spec = path, spec
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=options.threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise RuntimeError(f"{path}: LiteRT cannot load this model ({exc}); re-export it") from exc
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.providers = ("XNNPACK",)
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        dtype = self.input["dtype"]
+        if dtype == np.float32:
+            return x.astype(np.float32, copy=False)
+        scale, zero = self.input["quantization"]
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        if self.output["dtype"] == np.float32:
+            return y
+        scale, zero = self.output["quantization"]
+        return (y.astype(np.float32) - zero) * scale
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        outputs = []
+        for image in batch:
+            self.interpreter.set_tensor(self.input["index"], self._quantize(image[None]))
+            self.interpreter.invoke()
+            outputs.append(self._dequantize(self.interpreter.get_tensor(self.output["index"]).copy()))
+        return np.concatenate(outputs, axis=0)
+
+    def close(self) -> None:
+        self.interpreter = None
+
+
+def read_spec(path: str | Path) -> ModelSpec:
+    """The spec of an artifact: its sidecar JSON, else (ONNX) the ``tumorscope_spec`` metadata."""
+    path = Path(path)
+    if spec_path_for(path).is_file() or path.suffix.lower() != ".onnx":
+        return load_spec(path)
+    import onnxruntime as ort
+
+    meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    if SPEC_METADATA_KEY not in meta:
+        return load_spec(path)  # raises the missing-sidecar error
+    return ModelSpec.from_json(meta[SPEC_METADATA_KEY])
+
+
+def open_backend(path: str | Path, options: BackendOptions | None = None) -> InferenceBackend:
+    """Open an ``.onnx`` or ``.tflite`` artifact with its spec.
+
+    Raises:
+        FileNotFoundError: the model or its spec is missing.
+        ValueError: unsupported suffix.
+        RuntimeError: the backend cannot load the file.
+    """
+    path = Path(path)
+    kind = backend_name_for(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file not found; pass --model-dir with the exported models")
+    spec = read_spec(path)
+    cls = OnnxBackend if kind == "onnx" else LiteRTBackend
+    return cls(path, spec, options or BackendOptions())

@@ -1,0 +1,1 @@
+"""Training of the classifier and the segmenter (needs the ``train`` extra: TensorFlow/Keras)."""

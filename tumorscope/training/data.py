@@ -1,0 +1,63 @@
+"""Training data: decode + resize once (through the runtime's preprocessing) into uint8 arrays,
+then augment and scale per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from tumorscope.datasets import SplitItem
+from tumorscope.runtime.preprocess import load_image, resize_mask, resize_to_input, scale_pixels
+
+__all__ = ["load_images", "load_masks", "augment", "BRIGHTNESS_RANGE", "CONTRAST_RANGE"]
+
+BRIGHTNESS_RANGE = (0.8, 1.2)
+CONTRAST_RANGE = (0.8, 1.2)
+
+
+def load_images(items: Sequence[SplitItem], size: tuple[int, int]) -> np.ndarray:
+    """Decode and resize every item's image: ``(N, H, W, 3)`` uint8 RGB."""
+    out = np.empty((len(items), *size, 3), dtype=np.uint8)
+    for i, item in enumerate(items):
+        out[i] = resize_to_input(load_image(item.image), size)
+    return out
+
+
+def load_masks(items: Sequence[SplitItem], size: tuple[int, int]) -> np.ndarray:
+    """Read and resize every item's mask: ``(N, H, W)`` uint8 in {0, 1}."""
+    out = np.empty((len(items), *size), dtype=np.uint8)
+    for i, item in enumerate(items):
+        mask = cv2.imread(str(item.mask), cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            raise ValueError(f"{item.mask}: not a readable mask image")
+        out[i] = resize_mask(mask, size)
+    return out
+
+
+def augment(
+    images: np.ndarray, rng: np.random.Generator, masks: np.ndarray | None = None, flip: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Random brightness and contrast (each x0.8-1.2) and horizontal flips, then scale to [0, 1].
+
+    Args:
+        images: ``(N, H, W, 3)`` uint8.
+        masks: optional ``(N, H, W)`` masks flipped with their images.
+
+    Returns:
+        ``(N, H, W, 3)`` float32 in [0, 1], and the (possibly flipped) masks.
+    """
+    x = scale_pixels(images)
+    n = len(x)
+    brightness = rng.uniform(*BRIGHTNESS_RANGE, size=(n, 1, 1, 1)).astype(np.float32)
+    contrast = rng.uniform(*CONTRAST_RANGE, size=(n, 1, 1, 1)).astype(np.float32)
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    x = np.clip(((x - mean) * contrast + mean) * brightness, 0.0, 1.0)
+    if flip:
+        flipped = rng.random(n) < 0.5
+        x[flipped] = x[flipped, :, ::-1]
+        if masks is not None:
+            masks = masks.copy()
+            masks[flipped] = masks[flipped, :, ::-1]
+    return x, masks

@@ -1,0 +1,138 @@
+"""Keras model builders and the segmentation loss.
+
+Both models take RGB float32 in [0, 1] (the runtime's ``preprocess`` output); anything else
+the network needs (ImageNet normalization) lives inside the graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+__all__ = [
+    "IMAGENET_MEAN_RGB",
+    "FINE_TUNE_LAYERS",
+    "build_classifier",
+    "set_backbone_trainable",
+    "build_segmenter",
+    "dice_coefficient",
+    "dice_loss",
+    "bce_dice_loss",
+]
+
+IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
+"""Per-channel means that ``keras.applications.vgg16.preprocess_input`` subtracts (RGB order)."""
+FINE_TUNE_LAYERS = ("block5_conv1", "block5_conv2", "block5_conv3")
+"""The last three VGG16 conv layers, unfrozen in phase 2."""
+
+
+def _vgg16_base(input_shape: tuple[int, int, int], weights: str | Path | None) -> keras.Model:
+    """VGG16 conv base; ``weights`` is a local .h5 path, ``"imagenet"`` (downloads) or None."""
+    weights_arg = str(weights) if weights is not None else None
+    if weights_arg not in (None, "imagenet") and not Path(weights_arg).is_file():
+        raise FileNotFoundError(f"{weights_arg}: backbone weights file not found; fix --backbone-weights")
+    base = keras.applications.VGG16(include_top=False, weights=weights_arg, input_shape=input_shape)
+    # preprocess_input feeds BGR; we feed RGB, so reverse the input channels of the first kernel.
+    first = base.get_layer("block1_conv1")
+    kernel, bias = first.get_weights()
+    first.set_weights([kernel[:, :, ::-1, :], bias])
+    return base
+
+
+def build_classifier(
+    num_classes: int = 4,
+    input_size: tuple[int, int] = (128, 128),
+    backbone_weights: str | Path | None = None,
+    dropout: tuple[float, float] = (0.3, 0.2),
+    dense_units: int = 128,
+) -> keras.Model:
+    """VGG16 transfer-learning classifier: [0,1] RGB -> softmax over ``num_classes``.
+
+    Graph: x*255 - ImageNet mean (RGB) -> VGG16 conv base (first kernel channel-reversed, so
+    the result equals ``vgg16.preprocess_input`` on BGR) -> Flatten -> Dropout -> Dense ReLU ->
+    Dropout -> Dense softmax. The base starts frozen (phase 1).
+
+    Args:
+        backbone_weights: ImageNet ``include_top=False`` .h5 path, ``"imagenet"`` or None (random).
+    """
+    shape = (*input_size, 3)
+    inputs = keras.Input(shape=shape, name="image")
+    mean = np.array(IMAGENET_MEAN_RGB, dtype="float32") / 255.0
+    x = layers.Normalization(mean=mean, variance=(1.0 / 255.0) ** 2 * np.ones(3), name="imagenet_norm")(inputs)
+    base = _vgg16_base(shape, backbone_weights)
+    base.trainable = False
+    x = base(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(dropout[0], name="dropout_1")(x)
+    x = layers.Dense(dense_units, activation="relu", name="dense")(x)
+    x = layers.Dropout(dropout[1], name="dropout_2")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="tumorscope_classifier")
+
+
+def set_backbone_trainable(model: keras.Model, layer_names: tuple[str, ...] = FINE_TUNE_LAYERS) -> None:
+    """Phase 2: unfreeze ``layer_names`` of the VGG16 base, keep the rest frozen."""
+    base = model.get_layer("vgg16")
+    base.trainable = True
+    for layer in base.layers:
+        layer.trainable = layer.name in layer_names
+
+
+def _conv_block(x, filters: int, name: str):
+    for i in (1, 2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+    return x
+
+
+def build_segmenter(input_size: tuple[int, int] = (128, 128), base_filters: int = 16, depth: int = 4) -> keras.Model:
+    """U-Net: [0,1] RGB ``(H, W, 3)`` -> tumor probability ``(H, W, 1)``.
+
+    ``depth`` encoder blocks (two 3x3 conv-BN-ReLU, then 2x2 max-pool, filters doubling from
+    ``base_filters``), a bottleneck block, ``depth`` decoder blocks (2x2 transposed conv, concat
+    with the skip, conv block), and a 1x1 conv with sigmoid (Ronneberger et al., MICCAI 2015).
+    """
+    if input_size[0] % 2**depth or input_size[1] % 2**depth:
+        raise ValueError(f"input size {input_size} must be divisible by 2**depth = {2**depth}")
+    inputs = keras.Input(shape=(*input_size, 3), name="image")
+    x, skips = inputs, []
+    for level in range(depth):
+        x = _conv_block(x, base_filters * 2**level, f"enc{level + 1}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"pool{level + 1}")(x)
+    x = _conv_block(x, base_filters * 2**depth, "bottleneck")
+    for level in reversed(range(depth)):
+        filters = base_filters * 2**level
+        x = layers.Conv2DTranspose(filters, 2, strides=2, padding="same", name=f"up{level + 1}")(x)
+        x = layers.Concatenate(name=f"skip{level + 1}")([x, skips[level]])
+        x = _conv_block(x, filters, f"dec{level + 1}")
+    outputs = layers.Conv2D(1, 1, activation="sigmoid", name="mask")(x)
+    return keras.Model(inputs, outputs, name="tumorscope_segmenter")
+
+
+def dice_coefficient(y_true, y_pred, smooth: float = 1.0):
+    """Soft Dice per sample, averaged over the batch: ``(2|A.B| + s) / (|A| + |B| + s)``.
+
+    Args:
+        y_true, y_pred: ``(N, H, W, 1)`` float, masks in {0, 1} and probabilities in [0, 1].
+    """
+    y_true = ops.cast(y_true, y_pred.dtype)
+    axes = tuple(range(1, len(y_pred.shape)))
+    intersection = ops.sum(y_true * y_pred, axis=axes)
+    total = ops.sum(y_true, axis=axes) + ops.sum(y_pred, axis=axes)
+    return ops.mean((2.0 * intersection + smooth) / (total + smooth))
+
+
+def dice_loss(y_true, y_pred):
+    """``1 - dice_coefficient``."""
+    return 1.0 - dice_coefficient(y_true, y_pred)
+
+
+def bce_dice_loss(y_true, y_pred):
+    """Binary cross-entropy plus Dice loss (the segmenter's training loss)."""
+    bce = ops.mean(keras.losses.binary_crossentropy(ops.cast(y_true, y_pred.dtype), y_pred))
+    return bce + dice_loss(y_true, y_pred)

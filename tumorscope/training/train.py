@@ -1,0 +1,263 @@
+"""Training loops for the classifier and the segmenter, with checkpoints, logs and resume.
+
+Classifier: VGG16 blocks 1-4 stay frozen in both phases, so their output is computed once per
+augmented copy of the training set and cached (``features_<k>.npy``); the trainable tail
+(block 5 + head) then trains on the cache, one random copy per image per epoch. The result is
+the same Keras model the plain recipe trains, at a fraction of the CPU time.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tumorscope.datasets import CLASS_NAMES, SEED, SplitItem, classification_items, segmentation_items
+from tumorscope.runtime.preprocess import scale_pixels
+from tumorscope.runtime.spec import ModelSpec, save_spec
+from tumorscope.training.data import augment, load_images, load_masks
+from tumorscope.training.models import (
+    FINE_TUNE_LAYERS,
+    bce_dice_loss,
+    build_classifier,
+    build_segmenter,
+    dice_coefficient,
+)
+
+__all__ = ["TrainResult", "train_classifier", "train_segmenter", "library_versions"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run wrote and reached."""
+
+    model_path: Path
+    out_dir: Path
+    epochs: int
+    best_val: float
+    metric: str
+    seconds: float
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a trained model."""
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__}
+
+
+def _subset(items: list[SplitItem], limit: int | None, seed: int) -> list[SplitItem]:
+    if limit is None or limit >= len(items):
+        return items
+    chosen = np.random.default_rng(seed).choice(len(items), size=limit, replace=False)
+    return [items[i] for i in sorted(chosen)]
+
+
+class _CachedFeatures(keras.utils.PyDataset):
+    """Batches of cached block-4 features, one random augmented copy per image and epoch."""
+
+    def __init__(self, features: list[np.ndarray], labels: np.ndarray, batch_size: int, seed: int):
+        super().__init__()
+        self.features, self.labels, self.batch_size = features, labels, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.labels) / self.batch_size))
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.labels))
+        self.copy = self.rng.integers(0, len(self.features), size=len(self.labels))
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        x = np.stack([self.features[self.copy[r]][r] for r in rows]).astype(np.float32)
+        return x, self.labels[rows]
+
+
+def _split_vgg(model: keras.Model, cut: str = "block4_pool") -> tuple[keras.Model, keras.Model]:
+    """Split the classifier into a frozen stem (input..``cut``) and a tail (rest), sharing layers."""
+    base = model.get_layer("vgg16")
+    inputs = keras.Input(shape=model.input_shape[1:])
+    x = model.get_layer("imagenet_norm")(inputs)
+    conv_layers = base.layers[1:]
+    names = [layer.name for layer in conv_layers]
+    for layer in conv_layers[: names.index(cut) + 1]:
+        x = layer(x)
+    stem = keras.Model(inputs, x, name="stem")
+    tail_in = keras.Input(shape=x.shape[1:])
+    y = tail_in
+    for layer in conv_layers[names.index(cut) + 1 :]:
+        y = layer(y)
+    for name in ("flatten", "dropout_1", "dense", "dropout_2", "probabilities"):
+        y = model.get_layer(name)(y)
+    return stem, keras.Model(tail_in, y, name="tail")
+
+
+def _cache_features(stem: keras.Model, images: np.ndarray, path: Path, rng: np.random.Generator | None) -> np.ndarray:
+    """Stem output for ``images`` (augmented with ``rng``, clean when None), cached as float16 .npy."""
+    if path.is_file():
+        cached = np.load(path, mmap_mode="r")
+        if cached.shape[0] == len(images):
+            return cached
+    x = scale_pixels(images) if rng is None else augment(images, rng)[0]
+    features = stem.predict(x, batch_size=64, verbose=0).astype(np.float16)
+    np.save(path, features)
+    return features
+
+
+def _callbacks(out: Path, tag: str, monitor: str, patience: int) -> list[keras.callbacks.Callback]:
+    return [
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=max(1, patience // 3), min_lr=1e-6),
+        keras.callbacks.ModelCheckpoint(str(out / f"{tag}_best.weights.h5"), monitor=monitor, mode="max",
+                                        save_best_only=True, save_weights_only=True),
+        keras.callbacks.BackupAndRestore(str(out / "backup" / tag)),
+        keras.callbacks.CSVLogger(str(out / f"{tag}_history.csv"), append=True),
+    ]
+
+
+def _finish(model: keras.Model, spec: ModelSpec, out: Path, summary: dict, started: float) -> Path:
+    path = out / f"{spec.task}.keras"
+    model.save(path)
+    save_spec(spec, path)
+    summary["seconds"] = round(time.time() - started, 1)
+    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def train_classifier(
+    data_root: Path,
+    out_dir: Path,
+    backbone_weights: str | Path | None = "imagenet",
+    input_size: tuple[int, int] = (128, 128),
+    head_epochs: int = 5,
+    finetune_epochs: int = 30,
+    aug_copies: int = 3,
+    batch_size: int = 32,
+    learning_rate: float = 1e-4,
+    patience: int = 6,
+    limit: int | None = None,
+    seed: int = SEED,
+    verbose: int = 2,
+) -> TrainResult:
+    """Train the VGG16 classifier in two phases (head only, then block 5 + head) and save it.
+
+    Writes ``out_dir/classifier.keras`` (+ ``.spec.json``), per-phase checkpoints and CSV
+    histories, ``training.json``; rerunning with the same ``out_dir`` resumes.
+
+    Args:
+        aug_copies: augmented copies of the training set cached besides the clean one.
+        limit: use at most this many train and val images (smoke runs).
+    """
+    started = time.time()
+    keras.utils.set_random_seed(seed)
+    out = Path(out_dir)
+    (out / "cache").mkdir(parents=True, exist_ok=True)
+    train_items = _subset(classification_items(data_root, "train"), limit, seed)
+    val_items = _subset(classification_items(data_root, "val"), limit, seed)
+    y_train = np.array([i.label for i in train_items], dtype=np.int64)
+    y_val = np.array([i.label for i in val_items], dtype=np.int64)
+
+    model = build_classifier(len(CLASS_NAMES), input_size, backbone_weights)
+    stem, tail = _split_vgg(model)
+    train_images = load_images(train_items, input_size)
+    rng = np.random.default_rng(seed)
+    copies = [_cache_features(stem, train_images, out / "cache" / "features_0.npy", None)]
+    for k in range(1, aug_copies + 1):
+        copies.append(_cache_features(stem, train_images, out / "cache" / f"features_{k}.npy", rng))
+    del train_images
+    val_x = _cache_features(stem, load_images(val_items, input_size), out / "cache" / "features_val.npy", None)
+    val_data = (np.asarray(val_x, dtype=np.float32), y_val)
+    train_data = _CachedFeatures(copies, y_train, batch_size, seed)
+
+    epochs_run = 0
+    for tag, epochs, trainable in (("phase1", head_epochs, ()), ("phase2", finetune_epochs, FINE_TUNE_LAYERS)):
+        for layer in model.get_layer("vgg16").layers:
+            layer.trainable = layer.name in trainable
+        tail.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        done = out / f"{tag}.weights.h5"
+        if done.is_file():
+            tail.load_weights(done)
+            continue
+        history = tail.fit(train_data, validation_data=val_data, epochs=epochs, verbose=verbose,
+                           callbacks=_callbacks(out, tag, "val_accuracy", patience))
+        epochs_run += len(history.epoch)
+        tail.save_weights(done)
+    best = float(tail.evaluate(*val_data, verbose=0)[1])
+    spec = ModelSpec(task="classifier", input_size=input_size, labels=CLASS_NAMES, output_name="probabilities",
+                     versions=library_versions())
+    summary = {"task": "classifier", "seed": seed, "n_train": len(train_items), "n_val": len(val_items),
+               "epochs": epochs_run, "val_accuracy": best, "aug_copies": aug_copies, "batch_size": batch_size,
+               "learning_rate": learning_rate, "versions": spec.versions}
+    path = _finish(model, spec, out, summary, started)
+    return TrainResult(path, out, epochs_run, best, "val_accuracy", time.time() - started)
+
+
+class _SegmentationBatches(keras.utils.PyDataset):
+    """Shuffled, augmented batches of (image, mask) for the U-Net."""
+
+    def __init__(self, images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int):
+        super().__init__()
+        self.images, self.masks, self.batch_size = images, masks, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(images))
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.images) / self.batch_size))
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.images))
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        x, y = augment(self.images[rows], self.rng, self.masks[rows])
+        return x, y[..., None].astype(np.float32)
+
+
+def train_segmenter(
+    data_root: Path,
+    out_dir: Path,
+    input_size: tuple[int, int] = (128, 128),
+    base_filters: int = 16,
+    epochs: int = 40,
+    batch_size: int = 16,
+    learning_rate: float = 1e-3,
+    patience: int = 8,
+    limit: int | None = None,
+    seed: int = SEED,
+    verbose: int = 2,
+) -> TrainResult:
+    """Train the U-Net with BCE + Dice loss and save ``out_dir/segmenter.keras`` (+ spec).
+
+    Resumes from ``out_dir/backup`` when rerun with the same ``out_dir``.
+    """
+    started = time.time()
+    keras.utils.set_random_seed(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_items = _subset(segmentation_items(data_root, "train"), limit, seed)
+    val_items = _subset(segmentation_items(data_root, "val"), limit, seed)
+    train_data = _SegmentationBatches(load_images(train_items, input_size), load_masks(train_items, input_size),
+                                      batch_size, seed)
+    val_data = (scale_pixels(load_images(val_items, input_size)),
+                load_masks(val_items, input_size)[..., None].astype(np.float32))
+    model = build_segmenter(input_size, base_filters)
+    model.compile(keras.optimizers.Adam(learning_rate), bce_dice_loss,
+                  metrics=[keras.metrics.MeanMetricWrapper(dice_coefficient, name="dice")])
+    history = model.fit(train_data, validation_data=val_data, epochs=epochs, verbose=verbose,
+                        callbacks=_callbacks(out, "segmenter", "val_dice", patience))
+    best = float(max(history.history["val_dice"]))
+    spec = ModelSpec(task="segmenter", input_size=input_size, labels=("tumor",), output_name="mask",
+                     versions=library_versions())
+    summary = {"task": "segmenter", "seed": seed, "n_train": len(train_items), "n_val": len(val_items),
+               "epochs": len(history.epoch), "val_dice_soft": best, "base_filters": base_filters,
+               "batch_size": batch_size, "learning_rate": learning_rate, "versions": spec.versions}
+    path = _finish(model, spec, out, summary, started)
+    return TrainResult(path, out, len(history.epoch), best, "val_dice", time.time() - started)
