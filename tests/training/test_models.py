@@ -1,0 +1,69 @@
+"""Model builders, the in-graph ImageNet normalization, and the Dice loss against numpy Dice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from tumorscope import metrics  # noqa: E402
+from tumorscope.training import models  # noqa: E402
+
+
+def test_classifier_graph_equals_vgg16_preprocess_input_on_bgr():
+    keras.utils.set_random_seed(0)
+    model = models.build_classifier(input_size=(32, 32), backbone_weights=None)
+    ours = model.get_layer("vgg16")
+    reference = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    weights = ours.get_weights()
+    weights[0] = weights[0][:, :, ::-1, :]  # undo the RGB channel reversal of block1_conv1
+    reference.set_weights(weights)
+    rgb = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    expected = reference(keras.applications.vgg16.preprocess_input(rgb * 255.0))
+    stem = keras.Model(model.input, ours(model.get_layer("imagenet_norm")(model.input)))
+    np.testing.assert_allclose(np.asarray(stem(rgb)), np.asarray(expected), rtol=1e-4, atol=1e-3)
+
+
+def test_classifier_head_and_phases():
+    model = models.build_classifier(input_size=(32, 32), backbone_weights=None)
+    assert model.output_shape == (None, 4)
+    assert [layer.name for layer in model.layers[-5:]] == ["flatten", "dropout_1", "dense", "dropout_2",
+                                                           "probabilities"]
+    assert not model.get_layer("vgg16").trainable
+    models.set_backbone_trainable(model)
+    trainable = [layer.name for layer in model.get_layer("vgg16").layers if layer.trainable and layer.weights]
+    assert trainable == list(models.FINE_TUNE_LAYERS)
+    out = np.asarray(model(np.zeros((1, 32, 32, 3), "float32")))
+    assert np.isclose(out.sum(), 1.0, atol=1e-5)
+
+
+def test_missing_backbone_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="backbone weights file not found"):
+        models.build_classifier(input_size=(32, 32), backbone_weights=tmp_path / "none.h5")
+
+
+def test_segmenter_shape_and_size():
+    model = models.build_segmenter((128, 128), base_filters=16)
+    assert model.output_shape == (None, 128, 128, 1)
+    assert 1.85e6 < model.count_params() < 2.0e6
+    with pytest.raises(ValueError, match="divisible"):
+        models.build_segmenter((100, 100))
+
+
+def test_keras_dice_matches_numpy_dice_on_binary_masks():
+    rng = np.random.default_rng(0)
+    true = (rng.random((3, 16, 16, 1)) > 0.7).astype("float32")
+    pred = (rng.random((3, 16, 16, 1)) > 0.6).astype("float32")
+    keras_dice = float(models.dice_coefficient(true, pred, smooth=1e-9))
+    numpy_dice = float(np.mean(metrics.dice(pred[..., 0], true[..., 0])))
+    assert keras_dice == pytest.approx(numpy_dice, abs=1e-5)
+    assert float(models.dice_loss(true, true)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_bce_dice_loss_prefers_the_right_mask():
+    true = np.zeros((1, 8, 8, 1), "float32")
+    true[0, 2:5, 2:5] = 1
+    good = np.clip(true * 0.9 + 0.05, 0, 1)
+    bad = np.clip((1 - true) * 0.9 + 0.05, 0, 1)
+    assert float(models.bce_dice_loss(true, good)) < float(models.bce_dice_loss(true, bad))

@@ -1,0 +1,47 @@
+"""Short real-data training runs: a few steps on a small real subset, through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("tensorflow")
+from click.testing import CliRunner  # noqa: E402
+
+from tumorscope.cli import main  # noqa: E402
+from tumorscope.runtime.spec import load_spec  # noqa: E402
+
+VGG16_WEIGHTS = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_classifier_training_smoke_on_real_images(data_root, tmp_path):
+    weights = data_root.parent / "weights" / VGG16_WEIGHTS
+    assert weights.is_file(), f"{weights} missing next to the data root"
+    out = tmp_path / "run"
+    args = ["train", "classifier", "--data", str(data_root), "--out", str(out), "--backbone-weights", str(weights),
+            "--head-epochs", "1", "--finetune-epochs", "1", "--aug-copies", "1", "--limit", "48"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out / 'classifier.keras'}" in result.output
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["n_train"] == 48 and summary["epochs"] == 2 and 0.0 <= summary["val_accuracy"] <= 1.0
+    assert load_spec(out / "classifier.keras").labels == ("glioma", "meningioma", "notumor", "pituitary")
+    assert (out / "phase2_history.csv").read_text().count("\n") == 2  # header + one epoch
+    # Rerunning resumes: both phases are complete, so no epoch runs again.
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "0 epochs" in again.output
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_segmenter_training_smoke_on_real_slices(data_root, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "segmenter", "--data", str(data_root), "--out", str(out),
+                                       "--epochs", "1", "--limit", "32", "--base-filters", "4"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["epochs"] == 1 and summary["base_filters"] == 4
+    assert load_spec(out / "segmenter.keras").task == "segmenter"
