@@ -82,5 +82,45 @@ def train_segmenter_cmd(data, out_dir, base_filters, epochs, patience, limit):
                f"{result.epochs} epochs, best {result.metric} {result.best_val:.4f}, {result.seconds / 60:.1f} min")
 
 
+@main.command("evaluate")
+@click.argument("task", type=click.Choice(["classifier", "segmenter"]))
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), required=True,
+              help=".keras (needs TensorFlow), .onnx or .tflite model with its .spec.json.")
+@_data_option
+@click.option("--split", default="test", show_default=True,
+              help="test, test-dedup (classifier only), val or train.")
+@click.option("--limit", type=int, default=None, help="Evaluate at most N images, evenly spaced over the split.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
+              help="Write metrics.json, report.md and PNG plots into this folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+@click.option("--threads", type=int, default=None, help="Inference threads (default: the backend's).")
+def evaluate_cmd(task, model_path, data, split, limit, report_dir, as_json, threads):
+    """Evaluate a model artifact on a committed split (metrics, optional report with plots)."""
+    import json
+
+    from tumorscope.evaluation.evaluate import evaluate
+    from tumorscope.runtime.backends import BackendOptions
+
+    try:
+        evaluation = evaluate(task, model_path, data, split, limit, BackendOptions(threads=threads),
+                              progress=sys.stderr.isatty())
+        report = None
+        if report_dir:
+            from tumorscope.evaluation.report import write_report
+
+            report = write_report(evaluation.result, evaluation.raw, report_dir)
+    except (FileNotFoundError, ValueError, RuntimeError, ImportError, OSError) as exc:
+        click.echo("error: " + " ".join(str(exc).split()), err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(evaluation.result | ({"report": str(report)} if report else {})))
+    else:
+        from tumorscope.evaluation.report import format_summary
+
+        click.echo(format_summary(evaluation.result))
+    if report:
+        click.echo(f"report written to {report}", err=as_json)
+
+
 if __name__ == "__main__":
     main()

@@ -19,9 +19,19 @@ __all__ = [
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """``(C, C)`` int64 counts; row = true class, column = predicted class."""
+    """``(C, C)`` int64 counts; row = true class, column = predicted class.
+
+    Raises:
+        ValueError: the label arrays differ in shape or hold labels outside ``[0, num_classes)``.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"label arrays differ in shape: true {y_true.shape}, predicted {y_pred.shape}")
+    for name, labels in (("true", y_true), ("predicted", y_pred)):
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"{name} labels must lie in [0, {num_classes}), got {labels.min()}..{labels.max()}")
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    np.add.at(cm, (y_true, y_pred), 1)
     return cm
 
 
