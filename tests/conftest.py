@@ -69,3 +69,30 @@ def tiny_segmenter_keras(tmp_path_factory) -> Path:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_exports(tmp_path_factory, tiny_classifier_keras, tiny_segmenter_keras) -> dict[str, dict[str, Path]]:
+    """Every export format of the tiny Keras models, calibrated and validated on synthetic images.
+
+    Returns ``{"classifier": {format: path}, "segmenter": {format: path}}`` (``keras`` included:
+    the original), each artifact with its ``.spec.json`` sidecar. The random-weight U-Net's
+    probabilities all sit near 0.5, so thresholded Dice is noise there: the segmenter is held to
+    its probability deltas (tests/export) rather than to Dice.
+    """
+    pytest.importorskip("tf2onnx")
+    from tumorscope.export import FORMAT_NAMES, Tolerances, export_model, synthetic_images
+
+    out = tmp_path_factory.mktemp("tiny_exports")
+    calibration, validation = synthetic_images(32, TINY_SIZE, seed=1), synthetic_images(16, TINY_SIZE, seed=2)
+    lenient_dice = {name: Tolerances(min_agreement=0.97, max_prob_delta=0.25, min_dice=0.0) for name in FORMAT_NAMES}
+    exports = {}
+    for task, keras_path, tolerances in (("classifier", tiny_classifier_keras, None),
+                                         ("segmenter", tiny_segmenter_keras, lenient_dice)):
+        results = export_model(keras_path, FORMAT_NAMES, out_dir=out, calibration=calibration,
+                               validation=validation, tolerances=tolerances)
+        failed = [r.error for r in results if not r.passed]
+        if failed:
+            pytest.fail(f"tiny {task} export failed: {failed}")
+        exports[task] = {r.format: r.path for r in results}
+    return exports

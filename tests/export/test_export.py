@@ -1,0 +1,201 @@
+"""Export of the tiny Keras models: artifacts, quantization, spec round-trip, agreement and failure handling."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+
+import numpy as np
+import pytest
+
+from tumorscope.export import ExportValidationError, Tolerances, artifact_path, export_model, synthetic_images
+from tumorscope.export.deps import require
+from tumorscope.export.exporter import raise_on_failure
+from tumorscope.export.formats import FORMAT_NAMES, get_format
+from tumorscope.runtime.spec import SPEC_METADATA_KEY, ModelSpec, load_spec, spec_path_for
+
+pytest.importorskip("tf2onnx")
+
+TASKS = ("classifier", "segmenter")
+SIZE = (32, 32)
+
+
+def _onnx_ops(path) -> set[str]:
+    onnx = pytest.importorskip("onnx")
+    return {node.op_type for node in onnx.load(str(path)).graph.node}
+
+
+def _tflite_details(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_format_is_written_with_its_sidecar(tiny_exports, task, tiny_classifier_keras, tiny_segmenter_keras):
+    keras_path = tiny_classifier_keras if task == "classifier" else tiny_segmenter_keras
+    paths = tiny_exports[task]
+    assert set(paths) == set(FORMAT_NAMES)
+    assert paths["keras"] == keras_path
+    for name, path in paths.items():
+        assert path.is_file() and path.stat().st_size > 0, name
+        assert spec_path_for(path).is_file(), name
+        if name != "keras":
+            assert path == artifact_path(keras_path, name, path.parent)
+    leftovers = [p.name for p in paths["onnx"].parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []  # temporary work folders are gone
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_int8_onnx_really_has_qdq_nodes(tiny_exports, task):
+    quantized = _onnx_ops(tiny_exports[task]["onnx-int8"])
+    assert {"QuantizeLinear", "DequantizeLinear"} <= quantized
+    assert not {"QuantizeLinear", "DequantizeLinear"} & _onnx_ops(tiny_exports[task]["onnx"])
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_onnx_io_names_and_dynamic_batch(tiny_exports, task):
+    import onnxruntime as ort
+
+    spec = load_spec(tiny_exports[task]["keras"])
+    for name in ("onnx", "onnx-int8"):
+        session = ort.InferenceSession(str(tiny_exports[task][name]), providers=["CPUExecutionProvider"])
+        (inp,), (out,) = session.get_inputs(), session.get_outputs()
+        assert inp.name == spec.input_name == "image"
+        assert out.name == spec.output_name
+        assert not isinstance(inp.shape[0], int) and inp.shape[1:] == [*SIZE, 3]
+        batch = synthetic_images(3, SIZE, seed=5)
+        assert session.run(None, {inp.name: batch})[0].shape[0] == 3
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_int8_tflite_really_has_int8_tensors(tiny_exports, task):
+    interpreter = _tflite_details(tiny_exports[task]["tflite-int8"])
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    dtypes = [t["dtype"] for t in interpreter.get_tensor_details()]
+    assert sum(d == np.int8 for d in dtypes) > len(dtypes) / 2
+    assert np.float32 not in {d for d in dtypes}
+    fp32 = _tflite_details(tiny_exports[task]["tflite"])
+    assert np.int8 not in {t["dtype"] for t in fp32.get_tensor_details()}
+    fp16 = _tflite_details(tiny_exports[task]["tflite-fp16"])
+    assert np.float16 in {t["dtype"] for t in fp16.get_tensor_details()}
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", ["tflite", "tflite-fp16", "tflite-dynamic", "tflite-int8"])
+def test_tflite_input_is_static_batch_one(tiny_exports, task, name):
+    detail = _tflite_details(tiny_exports[task][name]).get_input_details()[0]
+    assert list(detail["shape"]) == [1, *SIZE, 3]
+    assert list(detail["shape_signature"]) == [1, *SIZE, 3]  # no -1: XNNPACK gets one static partition
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_spec_round_trips_through_sidecar_and_onnx_metadata(tiny_exports, task):
+    import onnxruntime as ort
+
+    keras_path = tiny_exports[task]["keras"]
+    source = load_spec(keras_path)
+    sha = hashlib.sha256(keras_path.read_bytes()).hexdigest()
+    for name, path in tiny_exports[task].items():
+        if name == "keras":
+            continue
+        spec = load_spec(path)
+        assert spec.format == name and spec.source_sha256 == sha
+        assert {"tensorflow", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert"} <= set(spec.versions)
+        assert spec == source.replace(format=name, source_sha256=sha, versions=spec.versions)
+        if get_format(name).backend == "onnx":
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            meta = session.get_modelmeta().custom_metadata_map[SPEC_METADATA_KEY]
+            assert ModelSpec.from_json(meta) == spec
+
+
+def test_artifacts_agree_with_keras_on_fresh_synthetic_images(tiny_exports):
+    from tumorscope.evaluation.models import open_model
+    from tumorscope.export.exporter import run_batched
+    from tumorscope.export.validation import compare_outputs
+
+    images = synthetic_images(24, SIZE, seed=11)  # not the calibration/validation images
+    max_delta = {"none": 1e-4, "fp16": 5e-3, "dynamic": 0.02, "int8": 0.05}
+    for task in TASKS:
+        reference = run_batched(open_model(tiny_exports[task]["keras"]), images)
+        for name, path in tiny_exports[task].items():
+            if name == "keras":
+                continue
+            backend = open_model(path)
+            checks = compare_outputs(task, reference, run_batched(backend, images))
+            backend.close()
+            assert checks["max_prob_delta"] <= max_delta[get_format(name).quantization], (task, name, checks)
+            if task == "classifier":
+                assert checks["agreement"] >= 0.95, (name, checks)
+
+
+@pytest.fixture(scope="module")
+def tiny_images():
+    return synthetic_images(8, SIZE, seed=1), synthetic_images(8, SIZE, seed=2)
+
+
+def test_failing_tolerance_fails_that_format_and_writes_nothing(tiny_classifier_keras, tiny_images, tmp_path):
+    calibration, validation = tiny_images
+    impossible = Tolerances(min_agreement=1.01, max_prob_delta=1.0, min_dice=0.0)
+    results = export_model(tiny_classifier_keras, ["onnx", "tflite"], out_dir=tmp_path, calibration=calibration,
+                           validation=validation, tolerances={"onnx": impossible})
+    onnx, tflite = results
+    assert not onnx.passed and "agreement 1.0000 < 1.01" in onnx.error and onnx.checks["agreement"] == 1.0
+    assert not onnx.path.exists() and not spec_path_for(onnx.path).exists()
+    assert tflite.passed and tflite.error is None and tflite.path.is_file()
+    with pytest.raises(ExportValidationError, match=r"1 of 2 formats: onnx: .*agreement"):
+        raise_on_failure(results)
+    raise_on_failure([tflite])  # all passed: no error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["classifier.tflite", "classifier.tflite.spec.json"]
+
+
+def test_corrupted_artifact_fails_and_keeps_the_previous_good_one(tiny_classifier_keras, tiny_images, tmp_path,
+                                                                   monkeypatch):
+    import tumorscope.export.exporter as exporter
+
+    def broken(model, spec, path, quantization="none", calibration=None):
+        path.write_bytes(b"not a flatbuffer")
+        return path
+
+    monkeypatch.setattr(exporter, "export_tflite", broken)
+    previous = tmp_path / "classifier.int8.tflite"
+    previous.write_bytes(b"the good one")
+    calibration, validation = tiny_images
+    (result,) = export_model(tiny_classifier_keras, "tflite-int8", out_dir=tmp_path, calibration=calibration,
+                             validation=validation)
+    assert not result.passed and result.error.startswith("tflite-int8: ") and "LiteRT cannot load" in result.error
+    assert "\n" not in result.error
+    assert previous.read_bytes() == b"the good one"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["classifier.int8.tflite"]
+
+
+def test_keras_row_points_at_the_original_and_needs_no_data(tiny_classifier_keras, tmp_path, monkeypatch):
+    monkeypatch.delenv("TUMORSCOPE_DATA", raising=False)
+    (result,) = export_model(tiny_classifier_keras, ["keras"], out_dir=tmp_path)
+    assert result.passed and result.path == tiny_classifier_keras and result.size_mb > 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_inputs_raise_clear_errors(tiny_classifier_keras, tiny_images, tmp_path, monkeypatch):
+    calibration, validation = tiny_images
+    with pytest.raises(ValueError, match=r"validation images must be \(N, 32, 32, 3\)"):
+        export_model(tiny_classifier_keras, "onnx", out_dir=tmp_path, validation=validation[:, :16])
+    with pytest.raises(TypeError, match="float"):
+        export_model(tiny_classifier_keras, "onnx", out_dir=tmp_path, validation=(validation * 255).astype(np.uint8))
+    monkeypatch.delenv("TUMORSCOPE_DATA", raising=False)
+    with pytest.raises(FileNotFoundError, match="TUMORSCOPE_DATA"):
+        export_model(tiny_classifier_keras, "onnx-int8", out_dir=tmp_path, validation=validation)
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        export_model(tmp_path / "missing.keras", "onnx", out_dir=tmp_path, validation=validation)
+    with pytest.raises(ValueError, match="unknown model format"):
+        export_model(tiny_classifier_keras, "onnx-int4", out_dir=tmp_path, validation=validation)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_optional_dependency_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    with pytest.raises(ImportError, match=r"tf2onnx .*`pip install tumorscope\[export\]"):
+        require("tf2onnx")
