@@ -122,66 +122,50 @@ def evaluate_cmd(task, model_path, data, split, limit, report_dir, as_json, thre
         click.echo(f"report written to {report}", err=as_json)
 
 
-def _export_formats_help() -> str:
-    from tumorscope.export.formats import EXPORT_FORMAT_NAMES
+@main.command("predict")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--model-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with classifier.int8.* and segmenter.int8.* [env TUMORSCOPE_MODELS; else the checkout's "
+                   "models/].")
+@click.option("--backend", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True,
+              help="onnx: ONNX Runtime (CPU or GPU providers); tflite: LiteRT (edge).")
+@click.option("--threads", type=int, default=None, help="Inference threads (default: the backend's).")
+@click.option("--provider", "providers", multiple=True,
+              help="ONNX Runtime execution provider, repeatable, in priority order, e.g. CUDAExecutionProvider "
+                   "(default: CPU; unavailable ones fall back to CPU with a note).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (one object per input) and nothing else.")
+@click.option("--overlay-dir", type=click.Path(file_okay=False), default=None,
+              help="Write <stem>.overlay.png (tumor tinted, legend) per input into this folder.")
+def predict_cmd(inputs, model_dir, backend, threads, providers, as_json, overlay_dir):
+    """Classify and segment images: files, folders (their images, sorted) or glob patterns.
 
-    return f"Comma-separated formats: {', '.join(EXPORT_FORMAT_NAMES)}, or all."
-
-
-@main.command("export")
-@click.option("--model", "model_path", type=click.Path(dir_okay=False), required=True,
-              help="Trained .keras model with its .spec.json sidecar.")
-@click.option("--formats", default="all", show_default=True, help=_export_formats_help())
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
-              help="Folder for the artifacts (<stem><suffix> + .spec.json); a failing format writes nothing.")
-@_data_option
-@click.option("--calibration-count", type=click.IntRange(min=1), default=200, show_default=True,
-              help="TRAINING-split images to calibrate int8 formats.")
-@click.option("--validation-count", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Val-split images on which each artifact is compared with the Keras original.")
-@click.option("--min-agreement", type=click.FloatRange(0, 1), default=None,
-              help="Classifier: least top-1 agreement with Keras [default: per format, looser for int8].")
-@click.option("--max-prob-delta", type=click.FloatRange(min=0), default=None,
-              help="Classifier: largest |probability difference| [default: per format].")
-@click.option("--min-dice", type=click.FloatRange(0, 1), default=None,
-              help="Segmenter: least mean Dice between thresholded masks [default: per format].")
-def export_cmd(model_path, formats, out_dir, data, calibration_count, validation_count, min_agreement,
-               max_prob_delta, min_dice):
-    """Export a Keras model to ONNX / TFLite (fp32 and quantized), each validated against the original.
-
-    Exit code 0 when every format passed, 1 when any failed (nothing written for it), 2 on bad input.
+    Exit code 0 when every input was analysed, 1 when any failed, 2 when the models cannot be loaded.
     """
-    from tumorscope.export import (
-        ExportValidationError,
-        default_tolerances,
-        export_model,
-        parse_formats,
-        raise_on_failure,
-        results_table,
-    )
+    import json
 
+    from tumorscope.predict import expand_inputs, format_table, open_pipeline, predict_rows
+
+    items = expand_inputs(inputs)
     try:
-        chosen = parse_formats(formats)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--formats") from exc
-    tolerances = {f.name: default_tolerances(f).override(min_agreement=min_agreement, max_prob_delta=max_prob_delta,
-                                                         min_dice=min_dice) for f in chosen if f.backend != "keras"}
-    try:
-        results = export_model(model_path, chosen, out_dir=out_dir, data_root=_data_root(data),
-                               tolerances=tolerances, calibration_count=calibration_count,
-                               validation_count=validation_count)
-    except (FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError, OSError) as exc:
+        pipeline = open_pipeline(model_dir, backend, threads, providers)
+    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as exc:
         click.echo("error: " + " ".join(str(exc).split()), err=True)
         sys.exit(2)
-    click.echo(results_table(results))
-    written = [r.path.name for r in results if r.passed and r.format != "keras"]
-    click.echo(f"wrote {len(written)} artifacts (each + .spec.json) to {out_dir}: {', '.join(written) or 'none'}. "
-               f"{DISCLAIMER}")
-    try:
-        raise_on_failure(results)
-    except ExportValidationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    with pipeline:
+        for note in pipeline.describe()["notes"]:
+            click.echo(f"note: {note}", err=True)
+        rows = predict_rows(items, pipeline, overlay_dir)
+        try:
+            if len(items) > 1 and sys.stderr.isatty():
+                with click.progressbar(rows, length=len(items), label="analysing", file=sys.stderr) as bar:
+                    rows = list(bar)
+            else:
+                rows = list(rows)
+        except OSError as exc:  # the overlay folder cannot be created
+            click.echo(f"error: --overlay-dir {overlay_dir}: {exc.strerror or exc}", err=True)
+            sys.exit(2)
+    click.echo(json.dumps(rows, indent=2) if as_json else format_table(rows))
+    sys.exit(1 if any(row["error"] is not None for row in rows) else 0)
 
 
 if __name__ == "__main__":

@@ -43,10 +43,15 @@ class BackendOptions:
 
 
 class InferenceBackend(Protocol):
-    """What every backend offers."""
+    """What every backend offers.
+
+    ``input_shape`` / ``output_shape`` are the graph's tensor shapes with None for dynamic dimensions.
+    """
 
     spec: ModelSpec
     path: Path
+    input_shape: tuple[int | None, ...]
+    output_shape: tuple[int | None, ...]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """``(N, H, W, 3)`` float32 -> model output float32 ``(N, ...)``."""
@@ -64,6 +69,11 @@ def backend_name_for(path: str | Path) -> str:
             "exported by `tumorscope export`"
         )
     return BACKEND_SUFFIXES[suffix]
+
+
+def _static_dims(shape) -> tuple[int | None, ...]:
+    """Graph shape (ints, -1, None or symbolic names) -> ints with None for dynamic dimensions."""
+    return tuple(int(d) if isinstance(d, (int, np.integer)) and d > 0 else None for d in shape)
 
 
 def _missing(package: str, extra: str) -> ImportError:
@@ -91,6 +101,8 @@ class OnnxBackend:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise RuntimeError(f"{path}: ONNX Runtime cannot load this model ({exc}); re-export it") from exc
         self.input_name = self.session.get_inputs()[0].name
+        self.input_shape = _static_dims(self.session.get_inputs()[0].shape)
+        self.output_shape = _static_dims(self.session.get_outputs()[0].shape)
         self.providers = tuple(self.session.get_providers())
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -116,6 +128,8 @@ class LiteRTBackend:
             raise RuntimeError(f"{path}: LiteRT cannot load this model ({exc}); re-export it") from exc
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
+        self.input_shape = _static_dims(self.input.get("shape_signature", self.input["shape"]))
+        self.output_shape = _static_dims(self.output.get("shape_signature", self.output["shape"]))
         self.providers = ("XNNPACK",)
 
     def _quantize(self, x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,191 @@
+"""Both models on one input: decode, classify, segment, measure, with timings and per-input errors."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tumorscope import DISCLAIMER
+from tumorscope.runtime.backends import BACKEND_SUFFIXES, BackendOptions
+from tumorscope.runtime.base import as_rgb
+from tumorscope.runtime.classifier import Classifier
+from tumorscope.runtime.preprocess import decode_image, load_image
+from tumorscope.runtime.results import Analysis
+from tumorscope.runtime.segmenter import Segmenter
+
+__all__ = ["BACKENDS", "MODELS_ENV", "Pipeline", "model_files", "resolve_model_dir"]
+
+BACKENDS = tuple(BACKEND_SUFFIXES.values())
+"""Backend names: ``onnx`` and ``tflite``."""
+MODELS_ENV = "TUMORSCOPE_MODELS"
+"""Environment variable naming the folder with the deployable models."""
+REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+"""``models/`` of a source checkout, next to the package."""
+
+_EXPECTED_ERRORS = (ValueError, TypeError, RuntimeError)
+
+
+def model_files(model_dir: str | Path, backend: str = "onnx") -> dict[str, Path]:
+    """The deployable artifacts a pipeline loads: ``{task: model_dir / f"{task}.int8.{ext}"}``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    ext = next(s for s, b in BACKEND_SUFFIXES.items() if b == backend)
+    return {task: Path(model_dir) / f"{task}.int8{ext}" for task in ("classifier", "segmenter")}
+
+
+def resolve_model_dir(model_dir: str | Path | None = None) -> Path:
+    """The models folder: ``model_dir`` if given, else ``$TUMORSCOPE_MODELS``, else the checkout's ``models/``.
+
+    Raises:
+        FileNotFoundError: the chosen folder does not exist (the message says how to point at one).
+    """
+    if model_dir is not None:
+        chosen, source = Path(model_dir), "--model-dir"
+    elif os.environ.get(MODELS_ENV):
+        chosen, source = Path(os.environ[MODELS_ENV]), f"${MODELS_ENV}"
+    else:
+        chosen, source = REPO_MODELS, "the default"
+    if not chosen.is_dir():
+        raise FileNotFoundError(
+            f"models folder {chosen} ({source}) not found; pass --model-dir DIR or set {MODELS_ENV} to the folder "
+            "holding classifier.int8.onnx/.tflite and segmenter.int8.onnx/.tflite"
+        )
+    return chosen
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+class Pipeline:
+    """Classifier + segmenter of one backend.
+
+    Example:
+        >>> with Pipeline.from_model_dir("models", backend="tflite") as pipe:
+        ...     analysis = pipe.analyze_path("slice.jpg")
+        ...     print(analysis.to_dict())
+    """
+
+    def __init__(self, classifier: Classifier, segmenter: Segmenter, options: BackendOptions | None = None):
+        self.classifier, self.segmenter = classifier, segmenter
+        self.options = options or BackendOptions()
+        self.backend = classifier.backend_name
+
+    @classmethod
+    def from_model_dir(
+        cls, model_dir: str | Path, backend: str = "onnx", options: BackendOptions | None = None
+    ) -> Pipeline:
+        """Load ``classifier.int8.<ext>`` and ``segmenter.int8.<ext>`` from ``model_dir``.
+
+        Raises:
+            FileNotFoundError: a model or its spec is missing (the message lists what is expected).
+            ValueError: a spec that does not fit its task or graph; unknown backend.
+            RuntimeError, ImportError: the backend cannot load a file or is not installed.
+        """
+        files = model_files(model_dir, backend)
+        missing = [p.name for p in files.values() if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{model_dir}: missing {', '.join(missing)}; export the models with `tumorscope export` "
+                f"or pass --model-dir / set {MODELS_ENV} to a folder that has them"
+            )
+        classifier = Classifier.create_from_path(files["classifier"], options)
+        try:
+            segmenter = Segmenter.create_from_path(files["segmenter"], options)
+        except Exception:
+            classifier.close()
+            raise
+        return cls(classifier, segmenter, options)
+
+    def analyze(self, image: np.ndarray, name: str = "<image>") -> Analysis:
+        """Classify and segment one decoded image; never raises for bad input (see ``Analysis.error``).
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB (or ``(H, W)`` grayscale).
+            name: how to name the input in the result and in errors.
+        """
+        return self._analyze(image, name, {})
+
+    def analyze_path(self, path: str | Path) -> Analysis:
+        """Decode a file (JPEG/PNG/BMP/TIFF/DICOM) and analyze it; errors land in ``Analysis.error``."""
+        start = time.perf_counter()
+        try:
+            image = load_image(path)
+        except _EXPECTED_ERRORS as exc:
+            return self._failure(str(path), exc, {"decode": _ms(start)})
+        return self._analyze(image, str(path), {"decode": _ms(start)}, start)
+
+    def analyze_bytes(self, data: bytes, name: str = "<bytes>") -> Analysis:
+        """Decode encoded file content and analyze it; errors land in ``Analysis.error``."""
+        start = time.perf_counter()
+        try:
+            image = decode_image(data, name)
+        except _EXPECTED_ERRORS as exc:
+            return self._failure(name, exc, {"decode": _ms(start)})
+        return self._analyze(image, name, {"decode": _ms(start)}, start)
+
+    def _analyze(self, image: np.ndarray, name: str, timings: dict[str, float], start: float | None = None) -> Analysis:
+        start = time.perf_counter() if start is None else start
+        try:
+            image = as_rgb(image)
+            step = time.perf_counter()
+            classification = self.classifier.classify(image)
+            timings["classify"] = _ms(step)
+            step = time.perf_counter()
+            segmentation = self.segmenter.segment(image)
+            timings["segment"] = _ms(step)
+        except _EXPECTED_ERRORS as exc:
+            return self._failure(name, exc, timings, image)
+        timings["total"] = _ms(start)
+        return Analysis(
+            name=name,
+            classification=classification,
+            segmentation=segmentation,
+            timings_ms=timings,
+            image_size=(int(image.shape[0]), int(image.shape[1])),
+            backend=self.backend,
+            image=image,
+        )
+
+    def _failure(self, name: str, exc: Exception, timings: dict[str, float], image=None) -> Analysis:
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if not message.startswith(name):
+            message = f"{name}: {message}"
+        size = (int(image.shape[0]), int(image.shape[1])) if isinstance(image, np.ndarray) and image.ndim >= 2 else None
+        return Analysis(name=name, timings_ms=timings, error=message, image_size=size, backend=self.backend)
+
+    def describe(self) -> dict[str, Any]:
+        """Models, formats, backend, providers and spec summaries, plus notes (e.g. a provider fallback)."""
+        active = set(self.classifier.providers) | set(self.segmenter.providers)
+        notes = []
+        if self.options.providers and self.backend == "onnx":
+            notes = [
+                f"{p} is not available in this onnxruntime build; running on {', '.join(self.classifier.providers)}"
+                for p in self.options.providers
+                if p not in active
+            ]
+        elif self.options.providers:
+            notes = [f"execution providers apply to ONNX only; {self.backend} runs on the CPU (XNNPACK)"]
+        return {
+            "backend": self.backend,
+            "providers": list(self.classifier.providers),
+            "threads": self.options.threads,
+            "models": {"classifier": self.classifier.describe(), "segmenter": self.segmenter.describe()},
+            "notes": notes,
+            "disclaimer": DISCLAIMER,
+        }
+
+    def close(self) -> None:
+        """Release both models."""
+        self.classifier.close()
+        self.segmenter.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

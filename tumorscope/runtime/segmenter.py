@@ -1,0 +1,45 @@
+"""Segmenter task: RGB image -> tumor mask at the original size, areas and bounding box."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tumorscope.runtime.base import TaskModel, as_rgb
+from tumorscope.runtime.brain import area_pct, bounding_box, brain_region
+from tumorscope.runtime.postprocess import mask_at_size, probability_map
+from tumorscope.runtime.results import Segmentation
+
+__all__ = ["Segmenter"]
+
+
+class Segmenter(TaskModel):
+    """A segmenter artifact (``.onnx`` or ``.tflite``) with its spec; the mask threshold comes from the spec.
+
+    Example:
+        >>> with Segmenter.create_from_path("models/segmenter.int8.tflite") as seg:
+        ...     result = seg.segment(image)  # result.mask: (H, W) bool
+    """
+
+    task = "segmenter"
+
+    def segment(self, image: np.ndarray) -> Segmentation:
+        """Segment one ``(H, W, 3)`` (or ``(H, W)``) uint8 image of any size."""
+        return self.segment_batch([image])[0]
+
+    def segment_batch(self, images: list[np.ndarray]) -> list[Segmentation]:
+        """Segment images of any sizes in one model call; returns one result per image, in order."""
+        if not images:
+            return []
+        images = [as_rgb(i) for i in images]
+        maps = probability_map(self._infer(images))
+        return [self._measure(image, probability) for image, probability in zip(images, maps, strict=True)]
+
+    def _measure(self, image: np.ndarray, probability: np.ndarray) -> Segmentation:
+        mask = mask_at_size(probability, image.shape[:2], self.spec.mask_threshold)
+        return Segmentation(
+            mask=mask,
+            max_probability=float(probability.max()),
+            tumor_area_pct=area_pct(mask),
+            brain_area_pct=area_pct(mask, brain_region(image)),
+            bbox=bounding_box(mask),
+        )
