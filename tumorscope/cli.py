@@ -191,7 +191,8 @@ def export_cmd(model_path, formats, out_dir, data, calibration_count, validation
                    "models/].")
 @click.option("--backend", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True,
               help="onnx: ONNX Runtime (CPU or GPU providers); tflite: LiteRT (edge).")
-@click.option("--threads", type=int, default=None, help="Inference threads (default: the backend's).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Inference threads (default: the backend's).")
 @click.option("--provider", "providers", multiple=True,
               help="ONNX Runtime execution provider, repeatable, in priority order, e.g. CUDAExecutionProvider "
                    "(default: CPU; unavailable ones fall back to CPU with a note).")
