@@ -231,5 +231,38 @@ def predict_cmd(inputs, model_dir, backend, threads, providers, as_json, overlay
     sys.exit(1 if any(row["error"] is not None for row in rows) else 0)
 
 
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (0.0.0.0 exposes the app to the network).")
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True,
+              help="TCP port (0: any free port).")
+@click.option("--model-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with classifier.int8.* and segmenter.int8.* [env TUMORSCOPE_MODELS; else the checkout's "
+                   "models/].")
+@click.option("--backend", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True,
+              help="onnx: ONNX Runtime (parallel requests); tflite: LiteRT (requests take turns).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Inference threads per model (default: the backend's).")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20, show_default=True,
+              help="Largest accepted upload; bigger ones get HTTP 413.")
+def serve_cmd(host, port, model_dir, backend, threads, max_upload_mb):
+    """Run the web app: upload an MRI slice, see the class, confidences, tumor overlay and area.
+
+    Development-grade threaded server without debug mode; for production run a WSGI server, e.g.
+    gunicorn -w 2 'tumorscope.web:create_app()' (models from TUMORSCOPE_MODELS).
+    """
+    try:
+        from tumorscope.web import serve
+    except ImportError as exc:
+        click.echo(f"error: the web app needs Flask ({exc}); run `pip install tumorscope[web]`", err=True)
+        sys.exit(2)
+    try:
+        serve(host, port, model_dir, backend, threads, max_upload_mb, echo=click.echo)
+    except (FileNotFoundError, ValueError, RuntimeError, ImportError, OSError) as exc:
+        click.echo("error: " + " ".join(str(exc).split()), err=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
     main()
