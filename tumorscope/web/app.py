@@ -1,0 +1,100 @@
+"""The Flask app factory: models load once, security headers on every response, errors never leak internals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
+
+from tumorscope import DISCLAIMER, __version__
+from tumorscope.web.routes import bp
+from tumorscope.web.service import Analyzer
+from tumorscope.web.uploads import UploadError
+
+__all__ = ["SECURITY_HEADERS", "create_app", "error_response"]
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def create_app(model_dir: str | Path | None = None, backend: str = "onnx", threads: int | None = None,
+               max_upload_mb: float = 20) -> Flask:
+    """Build the web app and load both models once.
+
+    Args:
+        model_dir: folder with ``classifier.int8.<ext>`` and ``segmenter.int8.<ext>`` plus their ``.spec.json``
+            (None: ``$TUMORSCOPE_MODELS``, else the checkout's ``models/``; see ``runtime.resolve_model_dir``).
+        backend: ``onnx`` (parallel requests) or ``tflite`` (requests serialized on the interpreter).
+        threads: intra-op threads per model (None: the backend's default).
+        max_upload_mb: largest accepted request body; bigger uploads get 413.
+
+    Raises:
+        FileNotFoundError, ValueError, RuntimeError: the models cannot be loaded (one line naming the file).
+    """
+    if max_upload_mb <= 0:
+        raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=int(max_upload_mb * 2**20),
+        TUMORSCOPE_MAX_UPLOAD_MB=max_upload_mb,
+        JSON_SORT_KEYS=False,
+        DEBUG=False,
+        PROPAGATE_EXCEPTIONS=False,
+    )
+    app.json.sort_keys = False
+    app.extensions["tumorscope"] = Analyzer(model_dir, backend=backend, threads=threads)
+    app.register_blueprint(bp)
+    app.jinja_env.globals.update(disclaimer=DISCLAIMER, version=__version__, max_upload_mb=max_upload_mb)
+    app.after_request(_secure_headers)
+    app.register_error_handler(UploadError, _bad_upload)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def _secure_headers(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    if not request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"  # results hold the uploaded scan
+    return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def error_response(message: str, status: int) -> tuple[Response | str, int]:
+    """JSON ``{"error", "disclaimer"}`` on the API, else the upload page with the message."""
+    if _wants_json():
+        return jsonify(error=message, disclaimer=DISCLAIMER), status
+    return render_template("index.html", error=message), status
+
+
+def _bad_upload(exc: UploadError):
+    return error_response(str(exc), 400)
+
+
+def _http_error(exc: HTTPException):
+    if isinstance(exc, RequestEntityTooLarge):
+        limit = request.max_content_length or 0
+        message = f"the upload is larger than the {limit / 2**20:g} MB limit; choose a single 2-D MRI slice"
+    else:
+        message = f"{exc.code} {exc.name}: {exc.description}"
+    return error_response(message, exc.code or 500)
+
+
+def _unexpected_error(exc: Exception):
+    from flask import current_app
+
+    current_app.logger.exception("unexpected error on %s", request.path)
+    return _http_error(InternalServerError("the server could not analyse this request; try again later"))

@@ -1,0 +1,60 @@
+"""Routes: the upload page, the HTML result, the JSON API and the health check. Thin shells over the Analyzer."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from werkzeug.exceptions import InternalServerError
+
+from tumorscope import __version__
+from tumorscope.runtime import Analysis
+from tumorscope.web.present import result_view
+from tumorscope.web.service import Analyzer
+from tumorscope.web.uploads import UploadError, read_upload
+
+__all__ = ["bp"]
+
+bp = Blueprint("web", __name__)
+
+
+def _analyzer() -> Analyzer:
+    return current_app.extensions["tumorscope"]
+
+
+def _analyze_upload() -> Analysis:
+    """Analyze the uploaded image; UploadError (400) when it cannot be decoded, 500 when the models fail."""
+    data, name = read_upload(request.files)
+    analysis = _analyzer().analyze(data, name)
+    if analysis.ok:
+        return analysis
+    if analysis.image_size is None:  # decoding failed: corrupt, too large, unreadable DICOM
+        raise UploadError(analysis.error)
+    current_app.logger.error("analysis failed: %s", analysis.error)
+    raise InternalServerError("the models could not analyse this image; try again later")
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html")
+
+
+@bp.post("/predict")
+def predict():
+    return render_template("result.html", result=result_view(_analyze_upload()))
+
+
+@bp.get("/predict")
+def predict_get():
+    return redirect(url_for("web.index"))
+
+
+@bp.post("/api/predict")
+def api_predict():
+    return jsonify(_analyze_upload().to_dict())
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness plus what is loaded: backend, providers, threads, both models' files and specs."""
+    analyzer = _analyzer()
+    return jsonify(status="ok", version=__version__, model_dir=str(analyzer.model_dir),
+                   max_upload_mb=current_app.config["TUMORSCOPE_MAX_UPLOAD_MB"], **analyzer.describe())
