@@ -231,7 +231,6 @@ def predict_cmd(inputs, model_dir, backend, threads, providers, as_json, overlay
     sys.exit(1 if any(row["error"] is not None for row in rows) else 0)
 
 
-
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on (0.0.0.0 exposes the app to the network).")
