@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 from tumorscope import DISCLAIMER, __version__
@@ -12,7 +12,7 @@ from tumorscope.web.routes import bp
 from tumorscope.web.service import Analyzer
 from tumorscope.web.uploads import UploadError
 
-__all__ = ["SECURITY_HEADERS", "create_app", "error_response"]
+__all__ = ["SECURITY_HEADERS", "create_app"]
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -39,7 +39,8 @@ def create_app(model_dir: str | Path | None = None, backend: str = "onnx", threa
         max_upload_mb: largest accepted request body; bigger uploads get 413.
 
     Raises:
-        FileNotFoundError, ValueError, RuntimeError: the models cannot be loaded (one line naming the file).
+        FileNotFoundError, ValueError, RuntimeError, ImportError: the models cannot be loaded (one line naming
+            the file, or the missing backend package).
     """
     if max_upload_mb <= 0:
         raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
@@ -47,11 +48,10 @@ def create_app(model_dir: str | Path | None = None, backend: str = "onnx", threa
     app.config.update(
         MAX_CONTENT_LENGTH=int(max_upload_mb * 2**20),
         TUMORSCOPE_MAX_UPLOAD_MB=max_upload_mb,
-        JSON_SORT_KEYS=False,
         DEBUG=False,
         PROPAGATE_EXCEPTIONS=False,
     )
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # keep the result keys in RESULT_KEYS order
     app.extensions["tumorscope"] = Analyzer(model_dir, backend=backend, threads=threads)
     app.register_blueprint(bp)
     app.jinja_env.globals.update(disclaimer=DISCLAIMER, version=__version__, max_upload_mb=max_upload_mb)
@@ -73,7 +73,7 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
-def error_response(message: str, status: int) -> tuple[Response | str, int]:
+def _error_response(message: str, status: int) -> tuple[Response | str, int]:
     """JSON ``{"error", "disclaimer"}`` on the API, else the upload page with the message."""
     if _wants_json():
         return jsonify(error=message, disclaimer=DISCLAIMER), status
@@ -81,7 +81,7 @@ def error_response(message: str, status: int) -> tuple[Response | str, int]:
 
 
 def _bad_upload(exc: UploadError):
-    return error_response(str(exc), 400)
+    return _error_response(str(exc), 400)
 
 
 def _http_error(exc: HTTPException):
@@ -90,11 +90,9 @@ def _http_error(exc: HTTPException):
         message = f"the upload is larger than the {limit / 2**20:g} MB limit; choose a single 2-D MRI slice"
     else:
         message = f"{exc.code} {exc.name}: {exc.description}"
-    return error_response(message, exc.code or 500)
+    return _error_response(message, exc.code or 500)
 
 
 def _unexpected_error(exc: Exception):
-    from flask import current_app
-
     current_app.logger.exception("unexpected error on %s", request.path)
     return _http_error(InternalServerError("the server could not analyse this request; try again later"))

@@ -31,7 +31,7 @@ class ResultView:
     tumor_found: bool
     image_size: tuple[int, int]
     total_ms: float
-    timings_ms: dict[str, float]
+    stage_ms: dict[str, float]
     backend: str
     original_uri: str
     overlay_uri: str
@@ -66,8 +66,8 @@ def result_view(analysis: Analysis) -> ResultView:
         tumor_area_brain_pct=result["tumor_area_brain_pct"],
         tumor_found=segmentation is not None and segmentation.bbox is not None,
         image_size=tuple(result["image_size"]),
-        total_ms=result["timings_ms"].get("total", sum(result["timings_ms"].values())),
-        timings_ms=result["timings_ms"],
+        total_ms=result["timings_ms"]["total"],
+        stage_ms={k: v for k, v in result["timings_ms"].items() if k != "total"},
         backend=result["backend"] or "",
         original_uri=png_data_uri(analysis.image),
         overlay_uri=png_data_uri(analysis.overlay()),
