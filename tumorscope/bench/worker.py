@@ -1,0 +1,178 @@
+"""Benchmark one model artifact in its own process, so import costs and peak memory are its own.
+
+    python -m tumorscope.bench.worker --model models/classifier.int8.onnx --items items.json --out DIR \
+        [--runs 50] [--warmup 5] [--threads 2] [--batch 16]
+
+``items.json`` is ``{"images": [path, ...]}`` (the parent resolves the split, so every format sees the same
+images). The worker writes ``DIR/result.json`` (timings, peak RSS, the spec's labels and threshold, kept
+image indices, per-image errors; or ``{"ok": false, "error": ...}``) and ``DIR/predictions.npy``: the model
+outputs of every readable image, ``(N, C)`` probabilities (classifier) or ``(N, h, w)`` mask probabilities
+at the model resolution (segmenter), float32. Metrics and parity are computed by the parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tumorscope.runtime.backends import BackendOptions, InferenceBackend
+from tumorscope.runtime.postprocess import probability_map
+from tumorscope.runtime.preprocess import ImageError, load_image, preprocess
+
+__all__ = ["CLIP_FRACTION", "run_worker", "latency_stats", "peak_rss_mb", "main"]
+
+CLIP_FRACTION = 0.05
+"""Slowest fraction of the batch-1 timings dropped as outliers before the percentiles."""
+RESULT_FILE = "result.json"
+PREDICTIONS_FILE = "predictions.npy"
+STATUS = Path("/proc/self/status")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status``, the high-water mark of this program image; ``ru_maxrss``
+    would carry the parent's peak across fork + exec. Elsewhere ``ru_maxrss`` (KiB; bytes on macOS).
+    """
+    try:
+        for line in STATUS.read_text(encoding="utf-8").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def latency_stats(seconds: list[float], clip: float = CLIP_FRACTION) -> dict[str, float]:
+    """p50/p90 in milliseconds after dropping the slowest ``clip`` fraction of the timings.
+
+    Args:
+        seconds: ``(R,)`` wall times of single runs, R >= 1.
+
+    Returns:
+        ``{"latency_ms_p50", "latency_ms_p90", "latency_runs"}`` (runs kept after clipping).
+    """
+    if not seconds:
+        raise ValueError("no latency timings to summarize; --runs must be >= 1")
+    kept = np.sort(np.asarray(seconds, dtype=np.float64))[: max(1, int(np.ceil(len(seconds) * (1 - clip))))] * 1e3
+    return {"latency_ms_p50": float(np.percentile(kept, 50)), "latency_ms_p90": float(np.percentile(kept, 90)),
+            "latency_runs": int(len(kept))}
+
+
+def _preprocess_all(paths: list[str], model: InferenceBackend) -> tuple[list[int], list[np.ndarray], list[dict]]:
+    kept, inputs, errors = [], [], []
+    for index, path in enumerate(paths):
+        try:
+            inputs.append(preprocess(load_image(path), model.spec.input_size, model.spec.scale))
+        except ImageError as exc:
+            errors.append({"path": path, "error": str(exc)})
+            continue
+        kept.append(index)
+    return kept, inputs, errors
+
+
+def _timing_batch(paths: list[str], model: InferenceBackend, batch: int) -> np.ndarray:
+    """``(batch, H, W, 3)`` float32: the first readable images, repeated when the split is smaller."""
+    _, inputs, _ = _preprocess_all(paths[: batch * 2], model)
+    if not inputs:
+        raise ValueError(f"none of the first {min(len(paths), batch * 2)} images is readable; check --data")
+    return np.resize(np.stack(inputs), (batch, *inputs[0].shape)).astype(np.float32)
+
+
+def _time_model(model: InferenceBackend, images: np.ndarray, runs: int, warmup: int) -> dict:
+    """First inference, batch-1 latency after warm-up, and throughput at ``len(images)``."""
+    start = time.perf_counter()
+    model.run(images[:1])
+    out = {"first_inference_ms": (time.perf_counter() - start) * 1e3}
+    for i in range(warmup):
+        model.run(images[i % len(images)][None])
+    timings = []
+    for i in range(runs):
+        start = time.perf_counter()
+        model.run(images[i % len(images)][None])
+        timings.append(time.perf_counter() - start)
+    out |= latency_stats(timings)
+    model.run(images)  # warm the larger batch shape
+    calls = max(3, runs // 5)
+    start = time.perf_counter()
+    for _ in range(calls):
+        model.run(images)
+    out["throughput_ips"] = len(images) * calls / (time.perf_counter() - start)
+    return out
+
+
+def _predict(model: InferenceBackend, paths: list[str], batch: int) -> tuple[np.ndarray, list[int], list[dict]]:
+    """Outputs of every readable image, streamed in chunks of ``batch`` so the split never sits in memory."""
+    outputs, kept, errors = [], [], []
+    for start in range(0, len(paths), batch):
+        chunk_kept, inputs, chunk_errors = _preprocess_all(paths[start : start + batch], model)
+        errors += chunk_errors
+        if inputs:
+            output = np.asarray(model.run(np.stack(inputs)), dtype=np.float32)
+            outputs.append(probability_map(output) if model.spec.task == "segmenter" else output)
+            kept += [start + i for i in chunk_kept]
+    if not outputs:
+        raise ValueError(f"no readable images among the {len(paths)} benchmark images; check --data")
+    return np.concatenate(outputs), kept, errors
+
+
+def run_worker(model_path: Path, paths: list[str], out_dir: Path, runs: int = 50, warmup: int = 5,
+               threads: int | None = None, batch: int = 16) -> dict:
+    """Load, time and run one artifact; write ``predictions.npy`` into ``out_dir`` and return the result.
+
+    ``load_ms`` covers importing the backend and loading the model in this fresh process; ``peak_rss_mb``
+    is read after the timing phase (model + one ``batch``), before the accuracy pass.
+    """
+    from tumorscope.evaluation.models import open_model
+
+    if runs < 1 or batch < 1 or warmup < 0:
+        raise ValueError(f"runs and batch must be >= 1 and warmup >= 0, got {runs}, {batch}, {warmup}")
+    start = time.perf_counter()
+    model = open_model(model_path, BackendOptions(threads=threads))
+    load_ms = (time.perf_counter() - start) * 1e3
+    try:
+        result = {"task": model.spec.task, "spec_format": model.spec.format, "labels": list(model.spec.labels),
+                  "mask_threshold": model.spec.mask_threshold, "input_size": list(model.spec.input_size),
+                  "providers": list(getattr(model, "providers", ())), "load_ms": load_ms}
+        result |= _time_model(model, _timing_batch(paths, model, batch), runs, warmup)
+        result["peak_rss_mb"] = peak_rss_mb()
+        predictions, kept, errors = _predict(model, paths, batch)
+    finally:
+        model.close()
+    np.save(out_dir / PREDICTIONS_FILE, predictions)
+    return {"ok": True, **result, "kept": kept, "errors": errors}
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry; always writes ``result.json`` (``ok`` false with the error on failure)."""
+    parser = argparse.ArgumentParser(prog="python -m tumorscope.bench.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--items", type=Path, required=True, help='JSON {"images": [path, ...]}')
+    parser.add_argument("--out", type=Path, required=True, help="existing folder for result.json and predictions")
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=16)
+    args = parser.parse_args(argv)
+    try:
+        paths = json.loads(args.items.read_text(encoding="utf-8"))["images"]
+        result = run_worker(args.model, paths, args.out, args.runs, args.warmup, args.threads, args.batch)
+    except Exception as exc:  # any failure becomes a recorded row, never a traceback
+        result = {"ok": False, "error": _one_line(exc)}
+    (args.out / RESULT_FILE).write_text(json.dumps(result), encoding="utf-8")
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
