@@ -263,5 +263,64 @@ def serve_cmd(host, port, model_dir, backend, threads, max_upload_mb):
         sys.exit(2)
 
 
+@main.command("bench")
+@click.option("--task", type=click.Choice(["classifier", "segmenter"]), required=True)
+@click.option("--formats", default=None,
+              help="Comma-separated formats (default: all): keras, onnx, onnx-int8, tflite, tflite-fp16, "
+                   "tflite-dynamic, tflite-int8. The Keras original always runs first as the parity reference.")
+@click.option("--model-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with <task>.keras and its exports [env TUMORSCOPE_MODELS; else the checkout's models/].")
+@_data_option
+@click.option("--split", default="test", show_default=True, help="Committed split: test, test-dedup, val or train.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N images, evenly spaced.")
+@click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Timed batch-1 runs per format (after warm-up; slowest 5% dropped).")
+@click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True, help="Untimed warm-up runs.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Inference threads of every backend [default: the usable cores].")
+@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Batch size of the throughput measurement and the prediction pass.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Where missing artifacts are exported [default: ~/.cache/tumorscope/bench].")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the report as JSON.")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the markdown table with the machine header.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Write one CSV row per format.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a PNG of latency p50 against accuracy / Dice (needs matplotlib).")
+@click.option("--check", is_flag=True, help="Exit 1 when any threshold fails (one line per failure).")
+@click.option("--thresholds", type=click.Path(dir_okay=False), default=None,
+              help="Thresholds JSON [default: the committed tumorscope/bench/thresholds.json].")
+def bench_cmd(task, formats, model_dir, data, split, limit, runs, warmup, threads, batch, cache_dir, json_path,
+              markdown_path, csv_path, plot_path, check, thresholds):
+    """Benchmark every format against the Keras original: size, latency, memory, accuracy/Dice and parity.
+
+    Each format runs in its own process on the same images. Exit code 0 when done (with --check: when
+    every threshold passed), 1 when a threshold failed under --check, 2 on bad input.
+    """
+    from tumorscope.bench import render
+    from tumorscope.bench.harness import benchmark
+
+    try:
+        report = benchmark(task, formats, model_dir=model_dir, data_root=data, split=split, limit=limit, runs=runs,
+                           warmup=warmup, threads=threads, batch=batch, cache_dir=cache_dir, thresholds=thresholds,
+                           log=lambda line: click.echo(line, err=True))
+        written = [writer(report, path) for writer, path in ((render.write_json, json_path),
+                                                             (render.write_markdown, markdown_path),
+                                                             (render.write_csv, csv_path),
+                                                             (render.write_plot, plot_path)) if path]
+    except (FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError, OSError) as exc:
+        click.echo("error: " + " ".join(str(exc).split()), err=True)
+        sys.exit(2)
+    click.echo(render.to_markdown(report))
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+    if check:
+        for line in report.failures:
+            click.echo(f"FAIL {line}")
+        click.echo(f"check: {'passed' if report.passed else f'{len(report.failures)} thresholds failed'}")
+        sys.exit(0 if report.passed else 1)
+
+
 if __name__ == "__main__":
     main()
