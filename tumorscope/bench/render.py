@@ -77,9 +77,10 @@ def _machine_lines(header: dict) -> list[str]:
         f"Python {machine['python']}",
         f"- CPU flags: {flags}",
         f"- Libraries: {libraries}",
-        f"- Settings: {header['threads']} threads; batch-1 latency over {header['runs']} runs after "
-        f"{header['warmup']} warm-up runs (slowest 5% dropped); throughput at batch {header['batch']}; "
-        f"peak RSS of each format's own worker process; {header['date']}",
+        f"- Settings: {header['threads']} threads; batch-1 model latency (decode and preprocessing excluded) over "
+        f"{header['runs']} runs after {header['warmup']} warm-up runs, slowest 5% dropped; throughput at batch "
+        f"{header['batch']}; load = import + model load in a fresh process; peak RSS of each format's own worker "
+        f"process after load and inference; {header['date']}",
     ]
 
 
