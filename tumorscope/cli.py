@@ -71,13 +71,17 @@ def train_classifier_cmd(data, out_dir, backbone_weights, head_epochs, finetune_
 @click.option("--base-filters", type=int, default=16, show_default=True, help="U-Net width (filters of level 1).")
 @click.option("--epochs", type=int, default=40, show_default=True)
 @click.option("--patience", type=int, default=8, show_default=True, help="Early-stopping patience (epochs).")
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Warm start from an earlier run's .keras or .weights.h5 (same architecture).")
 @_limit_option
-def train_segmenter_cmd(data, out_dir, base_filters, epochs, patience, limit):
+def train_segmenter_cmd(data, out_dir, base_filters, epochs, patience, learning_rate, init_from, limit):
     """Train the U-Net tumor segmenter (BCE + Dice loss)."""
     from tumorscope.training.train import train_segmenter
 
     result = train_segmenter(_data_root(data), Path(out_dir), base_filters=base_filters, epochs=epochs,
-                             patience=patience, limit=limit, verbose=_verbosity())
+                             patience=patience, learning_rate=learning_rate, limit=limit, verbose=_verbosity(),
+                             init_from=Path(init_from) if init_from else None)
     click.echo(f"wrote {result.model_path} (+ .spec.json), logs and checkpoints in {result.out_dir}; "
                f"{result.epochs} epochs, best {result.metric} {result.best_val:.4f}, {result.seconds / 60:.1f} min")
 
@@ -120,68 +124,6 @@ def evaluate_cmd(task, model_path, data, split, limit, report_dir, as_json, thre
         click.echo(format_summary(evaluation.result))
     if report:
         click.echo(f"report written to {report}", err=as_json)
-
-
-def _export_formats_help() -> str:
-    from tumorscope.export.formats import EXPORT_FORMAT_NAMES
-
-    return f"Comma-separated formats: {', '.join(EXPORT_FORMAT_NAMES)}, or all."
-
-
-@main.command("export")
-@click.option("--model", "model_path", type=click.Path(dir_okay=False), required=True,
-              help="Trained .keras model with its .spec.json sidecar.")
-@click.option("--formats", default="all", show_default=True, help=_export_formats_help())
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
-              help="Folder for the artifacts (<stem><suffix> + .spec.json); a failing format writes nothing.")
-@_data_option
-@click.option("--calibration-count", type=click.IntRange(min=1), default=200, show_default=True,
-              help="TRAINING-split images to calibrate int8 formats.")
-@click.option("--validation-count", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Val-split images on which each artifact is compared with the Keras original.")
-@click.option("--min-agreement", type=click.FloatRange(0, 1), default=None,
-              help="Classifier: least top-1 agreement with Keras [default: per format, looser for int8].")
-@click.option("--max-prob-delta", type=click.FloatRange(min=0), default=None,
-              help="Classifier: largest |probability difference| [default: per format].")
-@click.option("--min-dice", type=click.FloatRange(0, 1), default=None,
-              help="Segmenter: least mean Dice between thresholded masks [default: per format].")
-def export_cmd(model_path, formats, out_dir, data, calibration_count, validation_count, min_agreement,
-               max_prob_delta, min_dice):
-    """Export a Keras model to ONNX / TFLite (fp32 and quantized), each validated against the original.
-
-    Exit code 0 when every format passed, 1 when any failed (nothing written for it), 2 on bad input.
-    """
-    from tumorscope.export import (
-        ExportValidationError,
-        default_tolerances,
-        export_model,
-        parse_formats,
-        raise_on_failure,
-        results_table,
-    )
-
-    try:
-        chosen = parse_formats(formats)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--formats") from exc
-    tolerances = {f.name: default_tolerances(f).override(min_agreement=min_agreement, max_prob_delta=max_prob_delta,
-                                                         min_dice=min_dice) for f in chosen if f.backend != "keras"}
-    try:
-        results = export_model(model_path, chosen, out_dir=out_dir, data_root=_data_root(data),
-                               tolerances=tolerances, calibration_count=calibration_count,
-                               validation_count=validation_count)
-    except (FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError, OSError) as exc:
-        click.echo("error: " + " ".join(str(exc).split()), err=True)
-        sys.exit(2)
-    click.echo(results_table(results))
-    written = [r.path.name for r in results if r.passed and r.format != "keras"]
-    click.echo(f"wrote {len(written)} artifacts (each + .spec.json) to {out_dir}: {', '.join(written) or 'none'}. "
-               f"{DISCLAIMER}")
-    try:
-        raise_on_failure(results)
-    except ExportValidationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
 
 
 @main.command("predict")
@@ -261,6 +203,68 @@ def serve_cmd(host, port, model_dir, backend, threads, max_upload_mb):
     except (FileNotFoundError, ValueError, RuntimeError, ImportError, OSError) as exc:
         click.echo("error: " + " ".join(str(exc).split()), err=True)
         sys.exit(2)
+
+
+def _export_formats_help() -> str:
+    from tumorscope.export.formats import EXPORT_FORMAT_NAMES
+
+    return f"Comma-separated formats: {', '.join(EXPORT_FORMAT_NAMES)}, or all."
+
+
+@main.command("export")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), required=True,
+              help="Trained .keras model with its .spec.json sidecar.")
+@click.option("--formats", default="all", show_default=True, help=_export_formats_help())
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for the artifacts (<stem><suffix> + .spec.json); a failing format writes nothing.")
+@_data_option
+@click.option("--calibration-count", type=click.IntRange(min=1), default=200, show_default=True,
+              help="TRAINING-split images to calibrate int8 formats.")
+@click.option("--validation-count", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Val-split images on which each artifact is compared with the Keras original.")
+@click.option("--min-agreement", type=click.FloatRange(0, 1), default=None,
+              help="Classifier: least top-1 agreement with Keras [default: per format, looser for int8].")
+@click.option("--max-prob-delta", type=click.FloatRange(min=0), default=None,
+              help="Classifier: largest |probability difference| [default: per format].")
+@click.option("--min-dice", type=click.FloatRange(0, 1), default=None,
+              help="Segmenter: least mean Dice between thresholded masks [default: per format].")
+def export_cmd(model_path, formats, out_dir, data, calibration_count, validation_count, min_agreement,
+               max_prob_delta, min_dice):
+    """Export a Keras model to ONNX / TFLite (fp32 and quantized), each validated against the original.
+
+    Exit code 0 when every format passed, 1 when any failed (nothing written for it), 2 on bad input.
+    """
+    from tumorscope.export import (
+        ExportValidationError,
+        default_tolerances,
+        export_model,
+        parse_formats,
+        raise_on_failure,
+        results_table,
+    )
+
+    try:
+        chosen = parse_formats(formats)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--formats") from exc
+    tolerances = {f.name: default_tolerances(f).override(min_agreement=min_agreement, max_prob_delta=max_prob_delta,
+                                                         min_dice=min_dice) for f in chosen if f.backend != "keras"}
+    try:
+        results = export_model(model_path, chosen, out_dir=out_dir, data_root=_data_root(data),
+                               tolerances=tolerances, calibration_count=calibration_count,
+                               validation_count=validation_count)
+    except (FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError, OSError) as exc:
+        click.echo("error: " + " ".join(str(exc).split()), err=True)
+        sys.exit(2)
+    click.echo(results_table(results))
+    written = [r.path.name for r in results if r.passed and r.format != "keras"]
+    click.echo(f"wrote {len(written)} artifacts (each + .spec.json) to {out_dir}: {', '.join(written) or 'none'}. "
+               f"{DISCLAIMER}")
+    try:
+        raise_on_failure(results)
+    except ExportValidationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 @main.command("bench")

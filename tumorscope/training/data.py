@@ -11,10 +11,13 @@ import numpy as np
 from tumorscope.datasets import SplitItem
 from tumorscope.runtime.preprocess import load_image, resize_mask, resize_to_input, scale_pixels
 
-__all__ = ["load_images", "load_masks", "augment", "BRIGHTNESS_RANGE", "CONTRAST_RANGE"]
+__all__ = ["load_images", "load_masks", "augment", "random_affine", "BRIGHTNESS_RANGE", "CONTRAST_RANGE"]
 
 BRIGHTNESS_RANGE = (0.8, 1.2)
 CONTRAST_RANGE = (0.8, 1.2)
+SCALE_RANGE = (0.9, 1.1)
+MAX_ROTATION_DEG = 15.0
+MAX_SHIFT = 0.08
 
 
 def load_images(items: Sequence[SplitItem], size: tuple[int, int]) -> np.ndarray:
@@ -61,3 +64,25 @@ def augment(
             masks = masks.copy()
             masks[flipped] = masks[flipped, :, ::-1]
     return x, masks
+
+
+def random_affine(
+    images: np.ndarray, masks: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random scale (x0.9-1.1), rotation (+-15 deg) and shift (+-8 %) of image/mask pairs.
+
+    Args:
+        images: ``(N, H, W, 3)`` uint8 (bilinear); masks: ``(N, H, W)`` uint8 (nearest).
+
+    Returns:
+        Transformed copies, same shapes and dtypes; borders filled with 0.
+    """
+    out_images, out_masks = np.empty_like(images), np.empty_like(masks)
+    height, width = images.shape[1:3]
+    for i in range(len(images)):
+        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG),
+                                         rng.uniform(*SCALE_RANGE))
+        matrix[:, 2] += rng.uniform(-MAX_SHIFT, MAX_SHIFT, size=2) * (width, height)
+        out_images[i] = cv2.warpAffine(images[i], matrix, (width, height), flags=cv2.INTER_LINEAR)
+        out_masks[i] = cv2.warpAffine(masks[i], matrix, (width, height), flags=cv2.INTER_NEAREST)
+    return out_images, out_masks

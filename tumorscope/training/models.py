@@ -42,6 +42,17 @@ def _vgg16_base(input_shape: tuple[int, int, int], weights: str | Path | None) -
     return base
 
 
+def _imagenet_norm() -> layers.Layer:
+    """Frozen 1x1 conv computing ``x * 255 - mean`` per channel: exact, and exports cleanly to
+    ONNX and full-integer TFLite (per-channel int8 weights), unlike a Normalization layer."""
+    kernel = np.zeros((1, 1, 3, 3), dtype="float32")
+    kernel[0, 0, [0, 1, 2], [0, 1, 2]] = 255.0
+    bias = -np.array(IMAGENET_MEAN_RGB, dtype="float32")
+    return layers.Conv2D(3, 1, name="imagenet_norm", trainable=False,
+                         kernel_initializer=keras.initializers.Constant(kernel),
+                         bias_initializer=keras.initializers.Constant(bias))
+
+
 def build_classifier(
     num_classes: int = 4,
     input_size: tuple[int, int] = (128, 128),
@@ -60,8 +71,7 @@ def build_classifier(
     """
     shape = (*input_size, 3)
     inputs = keras.Input(shape=shape, name="image")
-    mean = np.array(IMAGENET_MEAN_RGB, dtype="float32") / 255.0
-    x = layers.Normalization(mean=mean, variance=(1.0 / 255.0) ** 2 * np.ones(3), name="imagenet_norm")(inputs)
+    x = _imagenet_norm()(inputs)
     base = _vgg16_base(shape, backbone_weights)
     base.trainable = False
     x = base(x)

@@ -20,7 +20,7 @@ import numpy as np
 from tumorscope.datasets import CLASS_NAMES, SEED, SplitItem, classification_items, segmentation_items
 from tumorscope.runtime.preprocess import scale_pixels
 from tumorscope.runtime.spec import ModelSpec, save_spec
-from tumorscope.training.data import augment, load_images, load_masks
+from tumorscope.training.data import augment, load_images, load_masks, random_affine
 from tumorscope.training.models import (
     FINE_TUNE_LAYERS,
     bce_dice_loss,
@@ -217,7 +217,8 @@ class _SegmentationBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        x, y = augment(self.images[rows], self.rng, self.masks[rows])
+        images, masks = random_affine(self.images[rows], self.masks[rows], self.rng)
+        x, y = augment(images, self.rng, masks)
         return x, y[..., None].astype(np.float32)
 
 
@@ -233,10 +234,13 @@ def train_segmenter(
     limit: int | None = None,
     seed: int = SEED,
     verbose: int = 2,
+    init_from: Path | None = None,
 ) -> TrainResult:
     """Train the U-Net with BCE + Dice loss and save ``out_dir/segmenter.keras`` (+ spec).
 
-    Resumes from ``out_dir/backup`` when rerun with the same ``out_dir``.
+    Augmentation: random scale/rotation/shift, flips, brightness and contrast. Resumes from
+    ``out_dir/backup`` when rerun with the same ``out_dir``; ``init_from`` (a .keras or
+    .weights.h5 of the same architecture) warm-starts a new run from earlier weights.
     """
     started = time.time()
     keras.utils.set_random_seed(seed)
@@ -249,6 +253,12 @@ def train_segmenter(
     val_data = (scale_pixels(load_images(val_items, input_size)),
                 load_masks(val_items, input_size)[..., None].astype(np.float32))
     model = build_segmenter(input_size, base_filters)
+    if init_from is not None:
+        source = Path(init_from)
+        if source.suffix == ".keras":
+            model.set_weights(keras.models.load_model(source, compile=False).get_weights())
+        else:
+            model.load_weights(source)
     model.compile(keras.optimizers.Adam(learning_rate), bce_dice_loss,
                   metrics=[keras.metrics.MeanMetricWrapper(dice_coefficient, name="dice")])
     history = model.fit(train_data, validation_data=val_data, epochs=epochs, verbose=verbose,
@@ -258,6 +268,7 @@ def train_segmenter(
                      versions=library_versions())
     summary = {"task": "segmenter", "seed": seed, "n_train": len(train_items), "n_val": len(val_items),
                "epochs": len(history.epoch), "val_dice_soft": best, "base_filters": base_filters,
-               "batch_size": batch_size, "learning_rate": learning_rate, "versions": spec.versions}
+               "batch_size": batch_size, "learning_rate": learning_rate,
+               "init_from": str(init_from) if init_from else None, "versions": spec.versions}
     path = _finish(model, spec, out, summary, started)
     return TrainResult(path, out, len(history.epoch), best, "val_dice", time.time() - started)
