@@ -97,3 +97,15 @@ def test_serve_command_with_a_missing_model_dir_fails_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: models folder") and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_models_that_load_but_cannot_run_fail_at_start_not_per_request(web_model_dir, monkeypatch):
+    from tumorscope.runtime import Analysis, Pipeline
+    from tumorscope.web import create_app
+
+    def failing(self, image, name="<image>"):
+        return Analysis(name=name, error=f"{name}: inference failed (broken kernel)")
+
+    monkeypatch.setattr(Pipeline, "analyze", failing)
+    with pytest.raises(RuntimeError, match="cannot run: warm-up image: inference failed"):
+        create_app(web_model_dir)
