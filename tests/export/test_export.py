@@ -199,3 +199,58 @@ def test_missing_optional_dependency_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "tf2onnx", None)
     with pytest.raises(ImportError, match=r"tf2onnx .*`pip install tumorscope\[export\]"):
         require("tf2onnx")
+
+
+@pytest.fixture(scope="module")
+def normalized_keras(tmp_path_factory):
+    """A tiny classifier that normalizes inside the graph exactly like build_classifier (ImageNet mean, x255)."""
+    import keras
+    from keras import layers
+
+    from tumorscope.runtime.spec import save_spec
+    from tumorscope.training.models import IMAGENET_MEAN_RGB
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((*SIZE, 3), name="image")
+    mean = np.array(IMAGENET_MEAN_RGB, np.float32) / 255.0
+    x = layers.Normalization(mean=mean, variance=(1.0 / 255.0) ** 2 * np.ones(3), name="imagenet_norm")(inputs)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = layers.Flatten()(layers.MaxPooling2D(4)(layers.Conv2D(8, 3, padding="same", activation="relu")(x)))
+    outputs = layers.Dense(4, activation="softmax", name="probabilities")(layers.Dense(16, activation="relu")(x))
+    path = tmp_path_factory.mktemp("normalized") / "normalized.keras"
+    keras.Model(inputs, outputs).save(path)
+    spec = ModelSpec(task="classifier", input_size=SIZE, labels=("a", "b", "c", "d"), output_name="probabilities")
+    save_spec(spec, path)
+    return path
+
+
+def test_in_graph_normalization_survives_every_backend(normalized_keras, tmp_path):
+    """Captured constants must not become ONNX inputs; TFLite int8 must not collapse the normalized input."""
+    import onnxruntime as ort
+
+    calibration, validation = synthetic_images(32, SIZE, seed=1), synthetic_images(32, SIZE, seed=2)
+    loose = Tolerances(min_agreement=0.9, max_prob_delta=0.25, min_dice=0.0)  # random weights: tiny margins
+    results = export_model(normalized_keras, ["onnx", "onnx-int8", "tflite-int8"], out_dir=tmp_path,
+                           calibration=calibration, validation=validation, tolerances=loose)
+    for result in results:
+        assert result.passed, result.error  # the collapsed int8 input gave ~0.5 agreement
+    for result in results[:2]:
+        session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+        assert [i.name for i in session.get_inputs()] == ["image"]
+        assert [o.name for o in session.get_outputs()] == ["probabilities"]
+
+
+def test_affine_normalization_is_equivalent_and_shares_weights(normalized_keras):
+    import keras
+
+    from tumorscope.export.tflite_export import affine_normalization
+
+    model = keras.models.load_model(normalized_keras, compile=False)
+    rewritten = affine_normalization(model)
+    kinds = [type(layer).__name__ for layer in rewritten.layers]
+    assert "Normalization" not in kinds and "Rescaling" in kinds
+    images = synthetic_images(4, SIZE, seed=9)
+    np.testing.assert_allclose(np.asarray(rewritten(images)), np.asarray(model(images)), atol=1e-5)
+    assert rewritten.get_layer("probabilities") is model.get_layer("probabilities")
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    assert affine_normalization(plain) is plain

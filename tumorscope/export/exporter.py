@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tumorscope.datasets import resolve_data_root
-from tumorscope.evaluation.models import open_model
+from tumorscope.evaluation.models import KerasBackend, open_model
 from tumorscope.export.calibration import DEFAULT_COUNT, calibration_images, validation_images
 from tumorscope.export.deps import tool_versions
 from tumorscope.export.formats import ExportFormat, artifact_path, parse_formats
@@ -87,24 +87,61 @@ def _check_images(images: np.ndarray, spec: ModelSpec, what: str) -> np.ndarray:
     return images.astype(np.float32, copy=False)
 
 
-def _tolerances_for(fmt: ExportFormat, tolerances: Tolerances | Mapping[str, Tolerances] | None) -> Tolerances:
-    if isinstance(tolerances, Tolerances):
-        return tolerances
-    if tolerances is not None and fmt.name in tolerances:
-        return tolerances[fmt.name]
-    return default_tolerances(fmt)
+@dataclass(frozen=True)
+class _Job:
+    """What every format of one ``export_model`` call shares."""
+
+    original: KerasBackend
+    keras_path: Path
+    out_dir: Path
+    source: ModelSpec
+    validation: np.ndarray
+    reference: np.ndarray
+    calibration: np.ndarray | None
+    tolerances: Tolerances | Mapping[str, Tolerances] | None
+    sha256: str
+    versions: dict[str, str]
+
+    def tolerances_for(self, fmt: ExportFormat) -> Tolerances:
+        if isinstance(self.tolerances, Tolerances):
+            return self.tolerances
+        if self.tolerances is not None and fmt.name in self.tolerances:
+            return self.tolerances[fmt.name]
+        return default_tolerances(fmt)
+
+    def spec_for(self, fmt: ExportFormat) -> ModelSpec:
+        """The source spec plus this artifact's format, source hash and tool versions."""
+        return self.source.replace(format=fmt.name, source_sha256=self.sha256,
+                                   versions={**self.source.versions, **self.versions})
 
 
-def _convert(model, spec: ModelSpec, fmt: ExportFormat, path: Path, calibration: np.ndarray | None, work: Path) -> None:
+def _convert(job: _Job, fmt: ExportFormat, spec: ModelSpec, path: Path, work: Path) -> None:
+    model = job.original.model
     if fmt.backend == "onnx" and fmt.quantization == "none":
         export_onnx(model, spec, path)
     elif fmt.backend == "onnx" and fmt.quantization == "int8":
-        fp32 = export_onnx(model, spec, work / "fp32.onnx")
-        quantize_onnx_int8(fp32, path, spec, calibration)
+        quantize_onnx_int8(export_onnx(model, spec, work / "fp32.onnx"), path, spec, job.calibration)
     elif fmt.backend == "tflite":
-        export_tflite(model, spec, path, fmt.quantization, calibration)
+        export_tflite(model, spec, path, fmt.quantization, job.calibration)
     else:
         raise ValueError(f"format {fmt.name!r} ({fmt.backend}, {fmt.quantization}) has no exporter")
+
+
+def _validate(job: _Job, fmt: ExportFormat, path: Path) -> dict:
+    """Run the artifact through the runtime on the validation images; raise if it breaks the tolerances."""
+    backend = open_model(path)
+    try:
+        output = run_batched(backend, job.validation)
+    finally:
+        backend.close()
+    checks = compare_outputs(job.source.task, job.reference, output, job.source.mask_threshold)
+    failures = tolerance_failures(job.source.task, checks, job.tolerances_for(fmt))
+    if failures:
+        raise ExportValidationError(
+            f"disagrees with the Keras original on {checks['images']} validation images: " + "; ".join(failures),
+            checks,
+        )
+    return checks
 
 
 def _one_line(exc: BaseException) -> str:
@@ -112,40 +149,42 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 400 else text[:397] + "..."
 
 
-def _export_one(
-    keras, source: ModelSpec, fmt: ExportFormat, keras_path: Path, out_dir: Path, common: dict
-) -> ExportResult:
+def _export_one(job: _Job, fmt: ExportFormat) -> ExportResult:
     """Convert, validate and publish one format; every failure becomes ``passed=False`` with a reason."""
     start = time.perf_counter()
-    target = artifact_path(keras_path, fmt, out_dir)
-    size_mb, checks = 0.0, {}
+    target = artifact_path(job.keras_path, fmt, job.out_dir)
+    size_mb = 0.0
     try:
-        spec = source.replace(format=fmt.name, source_sha256=common["sha256"],
-                              versions={**source.versions, **common["versions"]})
-        with tempfile.TemporaryDirectory(prefix=".tumorscope-export-", dir=out_dir) as tmp:
-            work = Path(tmp)
-            staged = work / target.name
-            _convert(keras.model, spec, fmt, staged, common["calibration"], work)
-            save_spec(spec, staged)
-            size_mb = staged.stat().st_size / 2**20
-            backend = open_model(staged)
-            try:
-                output = run_batched(backend, common["validation"])
-            finally:
-                backend.close()
-            checks = compare_outputs(source.task, common["reference"], output, source.mask_threshold)
-            failures = tolerance_failures(source.task, checks, _tolerances_for(fmt, common["tolerances"]))
-            if failures:
-                raise ExportValidationError(
-                    f"disagrees with the Keras original on {checks['images']} validation images: "
-                    + "; ".join(failures)
-                )
+        with tempfile.TemporaryDirectory(prefix=".tumorscope-export-", dir=job.out_dir) as tmp:
+            staged = Path(tmp) / target.name
+            _convert(job, fmt, job.spec_for(fmt), staged, Path(tmp))
+            save_spec(job.spec_for(fmt), staged)
+            size_mb = round(staged.stat().st_size / 2**20, 3)
+            checks = _validate(job, fmt, staged)
             os.replace(staged, target)
             os.replace(spec_path_for(staged), spec_path_for(target))
     except Exception as exc:  # record and continue with the other formats
-        return ExportResult(fmt.name, target, round(size_mb, 3), time.perf_counter() - start, checks, False,
+        checks = exc.checks if isinstance(exc, ExportValidationError) else {}
+        return ExportResult(fmt.name, target, size_mb, time.perf_counter() - start, checks, False,
                             f"{fmt.name}: {_one_line(exc)}")
-    return ExportResult(fmt.name, target, round(size_mb, 3), time.perf_counter() - start, checks)
+    return ExportResult(fmt.name, target, size_mb, time.perf_counter() - start, checks)
+
+
+def _load_images(source: ModelSpec, formats: list[ExportFormat], data_root, calibration, validation,
+                 calibration_count: int, validation_count: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """The calibration (None when no format needs it) and validation arrays, from data where not given."""
+    calibrated = any(f.calibrated for f in formats)
+    needs_data = validation is None or (calibrated and calibration is None)
+    root = resolve_data_root(data_root) if needs_data else None
+    size, scale = source.input_size, source.scale
+    if not calibrated:
+        calibration = None
+    elif calibration is None:
+        calibration = calibration_images(root, source.task, calibration_count, size, scale)
+    if validation is None:
+        validation = validation_images(root, source.task, validation_count, size, scale)
+    checked = None if calibration is None else _check_images(calibration, source, "calibration")
+    return checked, _check_images(validation, source, "validation")
 
 
 def export_model(
@@ -173,8 +212,8 @@ def export_model(
         calibration: ``(N, H, W, 3)`` float32 int8 calibration inputs; default ``calibration_count``
             TRAINING-split images.
         validation: ``(N, H, W, 3)`` float32 held-out inputs; default ``validation_count`` val-split images.
-        tolerances: one ``Tolerances`` for all formats, a ``{format: Tolerances}`` mapping, or None
-            for the per-format defaults.
+        tolerances: one ``Tolerances`` for all formats, a ``{format: Tolerances}`` mapping (missing
+            formats keep their defaults), or None for the per-format defaults.
 
     Returns:
         One ``ExportResult`` per format, in order.
@@ -186,39 +225,24 @@ def export_model(
     chosen = parse_formats(formats)
     if keras_path.suffix.lower() != ".keras":
         raise ValueError(f"{keras_path}: expected a .keras model to export")
-    source = load_spec(keras_path) if keras_path.is_file() else None
-    if source is None:
+    if not keras_path.is_file():
         raise FileNotFoundError(f"{keras_path}: model file not found; train it first or fix --model")
+    source = load_spec(keras_path)
     exported = [f for f in chosen if f.backend != "keras"]
-    common: dict = {"tolerances": tolerances, "calibration": None}
     if exported:
-        calibrated = any(f.calibrated for f in exported)
-        needs_data = validation is None or (calibrated and calibration is None)
-        root = resolve_data_root(data_root) if needs_data else None
-        size, scale = source.input_size, source.scale
-        if calibrated:
-            if calibration is None:
-                calibration = calibration_images(root, source.task, calibration_count, size, scale)
-            common["calibration"] = _check_images(calibration, source, "calibration")
-        if validation is None:
-            validation = validation_images(root, source.task, validation_count, size, scale)
-        common["validation"] = _check_images(validation, source, "validation")
-        common["sha256"], common["versions"] = file_sha256(keras_path), tool_versions()
+        calibration, validation = _load_images(source, exported, data_root, calibration, validation,
+                                               calibration_count, validation_count)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = []
-    keras = open_model(keras_path) if exported else None
+    original_row = ExportResult("keras", keras_path, round(keras_path.stat().st_size / 2**20, 3), 0.0)
+    if not exported:
+        return [original_row for _ in chosen]
+    original = open_model(keras_path)
     try:
-        if keras is not None:
-            common["reference"] = run_batched(keras, common["validation"])
-        for fmt in chosen:
-            if fmt.backend == "keras":
-                results.append(ExportResult(fmt.name, keras_path, round(keras_path.stat().st_size / 2**20, 3), 0.0))
-            else:
-                results.append(_export_one(keras, source, fmt, keras_path, out_dir, common))
+        job = _Job(original, keras_path, out_dir, source, validation, run_batched(original, validation), calibration,
+                   tolerances, file_sha256(keras_path), tool_versions())
+        return [original_row if f.backend == "keras" else _export_one(job, f) for f in chosen]
     finally:
-        if keras is not None:
-            keras.close()
-    return results
+        original.close()
 
 
 def raise_on_failure(results: list[ExportResult]) -> None:

@@ -28,6 +28,39 @@ def set_spec_metadata(model: Any, spec: ModelSpec) -> None:
     entry.key, entry.value = SPEC_METADATA_KEY, spec.to_json()
 
 
+def _rename_tensor(graph: Any, old: str, new: str) -> None:
+    """Rename tensor ``old`` to ``new`` everywhere in an ``onnx.GraphProto``."""
+    for node in graph.node:
+        node.input[:] = [new if name == old else name for name in node.input]
+        node.output[:] = [new if name == old else name for name in node.output]
+    for value in (*graph.input, *graph.output):
+        if value.name == old:
+            value.name = new
+
+
+def _frozen_graph(model: Any, spec: ModelSpec) -> tuple[Any, str, str]:
+    """``(graph_def, input tensor, output tensor)`` of ``model`` traced with a dynamic-batch input.
+
+    Variables and captured constants (e.g. a Normalization layer's mean) are folded into the
+    graph; converting the ``tf.function`` directly would leave captured constants as extra inputs.
+    """
+    tf = require("tensorflow")
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    height, width = spec.input_size
+
+    @tf.function(input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name=spec.input_name)])
+    def forward(image):
+        return model(image, training=False)
+
+    frozen = convert_variables_to_constants_v2(forward.get_concrete_function())
+    if len(frozen.inputs) != 1 or len(frozen.outputs) != 1:
+        raise RuntimeError(
+            f"expected a model with one input and one output, got {len(frozen.inputs)} and {len(frozen.outputs)}"
+        )
+    return frozen.graph.as_graph_def(), frozen.inputs[0].name, frozen.outputs[0].name
+
+
 def export_onnx(model: Any, spec: ModelSpec, path: str | Path) -> Path:
     """Convert a Keras model to fp32 ONNX with the spec's input/output names and the spec in its metadata.
 
@@ -37,23 +70,21 @@ def export_onnx(model: Any, spec: ModelSpec, path: str | Path) -> Path:
         path: the ``.onnx`` file to write.
 
     Returns:
-        ``path``; the graph has input ``spec.input_name`` ``(N, H, W, 3)`` float32 with a dynamic
-        batch and one output ``spec.output_name``.
+        ``path``; the graph has one input ``spec.input_name`` ``(N, H, W, 3)`` float32 with a
+        dynamic batch and one output ``spec.output_name``.
     """
-    tf = require("tensorflow")
     tf2onnx = require("tf2onnx")
     onnx = require("onnx")
-    height, width = spec.input_size
-    signature = [tf.TensorSpec([None, height, width, 3], tf.float32, name=spec.input_name)]
-
-    @tf.function(input_signature=signature)
-    def forward(image):
-        return {spec.output_name: model(image, training=False)}
-
-    proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=OPSET)
-    outputs = [o.name for o in proto.graph.output]
-    if outputs != [spec.output_name]:
-        raise RuntimeError(f"tf2onnx named the outputs {outputs}, expected [{spec.output_name!r}]")
+    graph_def, input_tensor, output_tensor = _frozen_graph(model, spec)
+    proto, _ = tf2onnx.convert.from_graph_def(
+        graph_def, input_names=[input_tensor], output_names=[output_tensor], opset=OPSET
+    )
+    _rename_tensor(proto.graph, input_tensor, spec.input_name)
+    _rename_tensor(proto.graph, output_tensor, spec.output_name)
+    names = ([i.name for i in proto.graph.input], [o.name for o in proto.graph.output])
+    if names != ([spec.input_name], [spec.output_name]):
+        raise RuntimeError(f"ONNX graph has inputs/outputs {names}, expected [{spec.input_name!r}], "
+                           f"[{spec.output_name!r}]")
     set_spec_metadata(proto, spec)
     path = Path(path)
     onnx.save(proto, str(path))

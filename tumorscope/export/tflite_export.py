@@ -16,9 +16,36 @@ import numpy as np
 from tumorscope.export.deps import require
 from tumorscope.runtime.spec import ModelSpec
 
-__all__ = ["TFLITE_QUANTIZATIONS", "export_tflite"]
+__all__ = ["TFLITE_QUANTIZATIONS", "affine_normalization", "export_tflite"]
 
 TFLITE_QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
+
+
+def affine_normalization(model: Any) -> Any:
+    """``model`` with every Keras ``Normalization`` layer replaced by the equivalent ``Rescaling``.
+
+    ``(x - mean) / std`` becomes ``x * (1 / std) + (-mean / std)``; all other layers (and their
+    weights) are shared. Needed for int8: the TFLite quantizer gives the ``Sub`` output of a
+    Normalization layer the scale of the following ``Mul`` (about 1.0 for a ``[0, 1] -> [0, 255]``
+    normalization), which zeroes the input and made the int8 classifier output a constant.
+    """
+    keras = require("keras")
+    from keras import ops
+
+    def swap(layer):
+        if not isinstance(layer, keras.layers.Normalization) or layer.invert:
+            return layer
+        mean = ops.convert_to_numpy(layer.mean).astype(np.float32)
+        std = np.maximum(np.sqrt(ops.convert_to_numpy(layer.variance).astype(np.float32)), keras.backend.epsilon())
+        return keras.layers.Rescaling(scale=1.0 / std, offset=-mean / std, name=layer.name)
+
+    def has_normalization(layer) -> bool:
+        nested = getattr(layer, "layers", ())
+        return isinstance(layer, keras.layers.Normalization) or any(has_normalization(n) for n in nested)
+
+    if not has_normalization(model):
+        return model
+    return keras.models.clone_model(model, clone_function=swap, recursive=True)
 
 
 def _configure(converter: Any, quantization: str, calibration: np.ndarray | None) -> None:
@@ -67,7 +94,7 @@ def export_tflite(
     with tempfile.TemporaryDirectory(prefix="tumorscope-tflite-") as work:
         height, width = spec.input_size
         signature = [tf.TensorSpec([1, height, width, 3], tf.float32, name=spec.input_name)]
-        model.export(work, format="tf_saved_model", verbose=False, input_signature=signature)
+        affine_normalization(model).export(work, format="tf_saved_model", verbose=False, input_signature=signature)
         converter = tf.lite.TFLiteConverter.from_saved_model(work)
         _configure(converter, quantization, calibration)
         try:

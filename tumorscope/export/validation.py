@@ -22,7 +22,15 @@ __all__ = [
 
 
 class ExportValidationError(RuntimeError):
-    """An exported artifact disagrees with its Keras original beyond the tolerances."""
+    """An exported artifact disagrees with its Keras original beyond the tolerances.
+
+    Attributes:
+        checks: the ``compare_outputs`` numbers behind the failure (empty when not measured).
+    """
+
+    def __init__(self, message: str, checks: dict | None = None):
+        super().__init__(message)
+        self.checks = dict(checks or {})
 
 
 @dataclass(frozen=True)
