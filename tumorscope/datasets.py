@@ -73,7 +73,7 @@ def resolve_data_root(data: str | Path | None = None) -> Path:
             f"no data root: pass --data DIR or set {DATA_ENV} to the folder holding "
             "brain-tumor-mri/ and brain-tumor-seg/"
         )
-    root = Path(value).expanduser()
+    root = Path(value).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"data root {root} does not exist; fix --data or {DATA_ENV}")
     return root
