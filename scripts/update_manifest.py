@@ -27,8 +27,9 @@ DATA = {
 
 def _metrics(task: str, path: Path, data: Path) -> dict:
     keys = CLASSIFIER_KEYS if task == "classifier" else SEGMENTER_KEYS
+    splits = SPLITS[task] if path.suffix == ".keras" else SPLITS[task][:-1]  # deployables: no val
     out = {}
-    for split in SPLITS[task]:
+    for split in splits:
         result = evaluate(task, path, data, split=split).result
         out[split] = {k: result[k] for k in keys}
         print(f"{path.name:28s} {split:10s} " + " ".join(f"{k}={result[k]}" for k in keys[1:]), flush=True)
