@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tumorscope.export.exporter import file_sha256
 from tumorscope.export.formats import DEPLOY_FORMAT_NAMES, artifact_path
+from tumorscope.manifest import file_sha256
 from tumorscope.runtime.spec import load_spec
 
 MODELS = Path(__file__).resolve().parents[2] / "models"

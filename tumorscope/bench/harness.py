@@ -127,7 +127,7 @@ def _artifacts(keras_path: Path, formats: list[ExportFormat], model_dir: Path, c
             found[fmt.name] = (local, "model dir", None)
             continue
         if cache is None and keras_path.is_file():
-            from tumorscope.export.exporter import file_sha256
+            from tumorscope.manifest import file_sha256
 
             cache = cache_dir / f"{keras_path.stem}-{file_sha256(keras_path)[:16]}"
         cached = artifact_path(keras_path, fmt, cache) if cache is not None else None

@@ -8,7 +8,6 @@ one. A failing format is recorded and the others continue; the caller decides th
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import time
@@ -32,10 +31,11 @@ from tumorscope.export.validation import (
     default_tolerances,
     tolerance_failures,
 )
+from tumorscope.manifest import file_sha256
 from tumorscope.runtime.backends import InferenceBackend
 from tumorscope.runtime.spec import ModelSpec, load_spec, save_spec, spec_path_for
 
-__all__ = ["ExportResult", "export_model", "raise_on_failure", "results_table", "file_sha256", "run_batched"]
+__all__ = ["ExportResult", "export_model", "raise_on_failure", "results_table", "run_batched"]
 
 BATCH = 16
 
@@ -61,15 +61,6 @@ class ExportResult:
     checks: dict = field(default_factory=dict)
     passed: bool = True
     error: str | None = None
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_batched(backend: InferenceBackend, images: np.ndarray, batch: int = BATCH) -> np.ndarray:
