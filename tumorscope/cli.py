@@ -228,8 +228,10 @@ def _export_formats_help() -> str:
               help="Classifier: largest |probability difference| [default: per format].")
 @click.option("--min-dice", type=click.FloatRange(0, 1), default=None,
               help="Segmenter: least mean Dice between thresholded masks [default: per format].")
+@click.option("--onnx-calibration", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+              show_default=True, help="ONNX Runtime calibration method of onnx-int8.")
 def export_cmd(model_path, formats, out_dir, data, calibration_count, validation_count, min_agreement,
-               max_prob_delta, min_dice):
+               max_prob_delta, min_dice, onnx_calibration):
     """Export a Keras model to ONNX / TFLite (fp32 and quantized), each validated against the original.
 
     Exit code 0 when every format passed, 1 when any failed (nothing written for it), 2 on bad input.
@@ -252,7 +254,7 @@ def export_cmd(model_path, formats, out_dir, data, calibration_count, validation
     try:
         results = export_model(model_path, chosen, out_dir=out_dir, data_root=_data_root(data),
                                tolerances=tolerances, calibration_count=calibration_count,
-                               validation_count=validation_count)
+                               validation_count=validation_count, onnx_calibration=onnx_calibration)
     except (FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError, OSError) as exc:
         click.echo("error: " + " ".join(str(exc).split()), err=True)
         sys.exit(2)

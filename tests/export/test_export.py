@@ -254,3 +254,16 @@ def test_affine_normalization_is_equivalent_and_shares_weights(normalized_keras)
     assert rewritten.get_layer("probabilities") is model.get_layer("probabilities")
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     assert affine_normalization(plain) is plain
+
+
+def test_onnx_calibration_method_is_validated_and_used(tiny_exports, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from tumorscope.export.onnx_export import quantize_onnx_int8
+
+    fp32 = tiny_exports["segmenter"]["onnx"]
+    spec = load_spec(fp32)
+    images = synthetic_images(8, spec.input_size)
+    with pytest.raises(ValueError, match="unknown ONNX calibration method 'bogus'"):
+        quantize_onnx_int8(fp32, tmp_path / "x.onnx", spec, images, method="bogus")
+    out = quantize_onnx_int8(fp32, tmp_path / "entropy.onnx", spec, images, method="entropy")
+    assert "QuantizeLinear" in {node.op_type for node in onnx.load(str(out)).graph.node}

@@ -13,7 +13,7 @@ from tumorscope.runtime import Classifier, Segmenter, load_image, model_files
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 COUNT = 48
-MIN_BACKEND_DICE = 0.95
+MIN_BACKEND_DICE = 0.98
 
 pytestmark = pytest.mark.realdata
 
@@ -44,12 +44,10 @@ def test_classifier_backends_agree_on_real_test_images(data_root):
 
 def test_segmenter_backends_agree_on_real_test_images(data_root):
     files = _files("segmenter")
-    images = [load_image(item.image) for item in _spread(segmentation_items(data_root, "test"))]
+    images = [load_image(item.image) for item in segmentation_items(data_root, "test")]  # all 500 slices
     masks = {}
     for backend, path in files.items():
         with Segmenter.create_from_path(path) as seg:
             masks[backend] = np.stack([s.mask for s in seg.segment_batch(images)])
     mean_dice = float(np.mean(dice(masks["onnx"], masks["tflite"])))
-    # Each int8 deployable matches the Keras masks at Dice ~0.98 (bench parity); against each other they
-    # measure 0.965 here, short of the 0.98 target of the runtime issue. This floor catches regressions.
     assert mean_dice >= MIN_BACKEND_DICE, f"mean ONNX-vs-TFLite mask Dice {mean_dice:.4f} < {MIN_BACKEND_DICE}"

@@ -92,6 +92,7 @@ class _Job:
     tolerances: Tolerances | Mapping[str, Tolerances] | None
     sha256: str
     versions: dict[str, str]
+    onnx_calibration: str = "minmax"
 
     def tolerances_for(self, fmt: ExportFormat) -> Tolerances:
         if isinstance(self.tolerances, Tolerances):
@@ -111,7 +112,8 @@ def _convert(job: _Job, fmt: ExportFormat, spec: ModelSpec, path: Path, work: Pa
     if fmt.backend == "onnx" and fmt.quantization == "none":
         export_onnx(model, spec, path)
     elif fmt.backend == "onnx" and fmt.quantization == "int8":
-        quantize_onnx_int8(export_onnx(model, spec, work / "fp32.onnx"), path, spec, job.calibration)
+        quantize_onnx_int8(export_onnx(model, spec, work / "fp32.onnx"), path, spec, job.calibration,
+                           job.onnx_calibration)
     elif fmt.backend == "tflite":
         export_tflite(model, spec, path, fmt.quantization, job.calibration)
     else:
@@ -189,6 +191,7 @@ def export_model(
     tolerances: Tolerances | Mapping[str, Tolerances] | None = None,
     calibration_count: int = DEFAULT_COUNT,
     validation_count: int = DEFAULT_COUNT,
+    onnx_calibration: str = "minmax",
 ) -> list[ExportResult]:
     """Export a Keras model (with its ``.spec.json`` sidecar) to the given formats and validate each.
 
@@ -203,6 +206,8 @@ def export_model(
         calibration: ``(N, H, W, 3)`` float32 int8 calibration inputs; default ``calibration_count``
             TRAINING-split images.
         validation: ``(N, H, W, 3)`` float32 held-out inputs; default ``validation_count`` val-split images.
+        onnx_calibration: ONNX Runtime calibration method of ``onnx-int8`` (``minmax``, ``entropy``,
+            ``percentile``).
         tolerances: one ``Tolerances`` for all formats, a ``{format: Tolerances}`` mapping (missing
             formats keep their defaults), or None for the per-format defaults.
 
@@ -230,7 +235,7 @@ def export_model(
     original = open_model(keras_path)
     try:
         job = _Job(original, keras_path, out_dir, source, validation, run_batched(original, validation), calibration,
-                   tolerances, file_sha256(keras_path), tool_versions())
+                   tolerances, file_sha256(keras_path), tool_versions(), onnx_calibration)
         return [original_row if f.backend == "keras" else _export_one(job, f) for f in chosen]
     finally:
         original.close()

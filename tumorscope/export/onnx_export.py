@@ -12,7 +12,8 @@ import numpy as np
 from tumorscope.export.deps import require
 from tumorscope.runtime.spec import SPEC_METADATA_KEY, ModelSpec
 
-__all__ = ["OPSET", "export_onnx", "quantize_onnx_int8", "set_spec_metadata", "ImageCalibrationReader"]
+__all__ = ["OPSET", "CALIBRATION_METHODS", "export_onnx", "quantize_onnx_int8", "set_spec_metadata",
+           "ImageCalibrationReader"]
 
 OPSET = 17
 CALIBRATION_FLUSH = 16
@@ -120,11 +121,18 @@ class ImageCalibrationReader:
         return -(-len(self.images) // self.batch_size)
 
 
-def quantize_onnx_int8(fp32_path: str | Path, path: str | Path, spec: ModelSpec, calibration: np.ndarray) -> Path:
+CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+"""ONNX Runtime calibration methods by CLI name -> ``onnxruntime.quantization.CalibrationMethod`` member."""
+
+
+def quantize_onnx_int8(
+    fp32_path: str | Path, path: str | Path, spec: ModelSpec, calibration: np.ndarray, method: str = "minmax"
+) -> Path:
     """Static QDQ int8 quantization of an fp32 ONNX model.
 
     ``quant_pre_process`` (shape inference + graph optimization), then ``quantize_static`` with
-    QInt8 activations and weights, per-channel weights and MinMax calibration over ``calibration``
+    QInt8 activations and weights, per-channel weights and ``method`` calibration (one of
+    ``CALIBRATION_METHODS``; entropy fits the U-Net's activations better than min-max) over ``calibration``
     (``(N, H, W, 3)`` float32 TRAINING images). Intermediate files live in a temporary directory;
     only ``path`` is written, with ``spec`` in its metadata.
     """
@@ -134,6 +142,8 @@ def quantize_onnx_int8(fp32_path: str | Path, path: str | Path, spec: ModelSpec,
 
     if len(calibration) == 0:
         raise ValueError("ONNX int8 quantization needs at least one calibration image")
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"unknown ONNX calibration method {method!r}; choose one of {', '.join(CALIBRATION_METHODS)}")
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="tumorscope-onnx-int8-") as work:
         prepared = Path(work) / "prepared.onnx"
@@ -147,7 +157,7 @@ def quantize_onnx_int8(fp32_path: str | Path, path: str | Path, spec: ModelSpec,
             activation_type=quantization.QuantType.QInt8,
             weight_type=quantization.QuantType.QInt8,
             per_channel=True,
-            calibrate_method=quantization.CalibrationMethod.MinMax,
+            calibrate_method=getattr(quantization.CalibrationMethod, CALIBRATION_METHODS[method]),
             extra_options={"CalibMaxIntermediateOutputs": CALIBRATION_FLUSH},
         )
         proto = onnx.load(str(quantized))
