@@ -36,8 +36,16 @@ _data_option = click.option("--data", type=click.Path(file_okay=False), default=
                             help="Data root holding brain-tumor-mri/ and brain-tumor-seg/ [env TUMORSCOPE_DATA].")
 _out_option = click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
                            help="Run folder: checkpoints, logs, caches and the trained model; rerun to resume.")
+_model_dir_option = click.option(
+    "--model-dir", type=click.Path(file_okay=False), default=None,
+    help="Folder with classifier.int8.* and segmenter.int8.* [env TUMORSCOPE_MODELS; else the checkout's models/].")
 _limit_option = click.option("--limit", type=int, default=None,
                               help="Use at most N train and N val images (smoke runs).")
+
+
+def _echo_trained(result) -> None:
+    click.echo(f"wrote {result.model_path} (+ .spec.json), logs and checkpoints in {result.out_dir}; "
+               f"{result.epochs} epochs, best {result.metric} {result.best_val:.4f}, {result.seconds / 60:.1f} min")
 
 
 def _verbosity() -> int:
@@ -61,8 +69,7 @@ def train_classifier_cmd(data, out_dir, backbone_weights, head_epochs, finetune_
     result = train_classifier(_data_root(data), Path(out_dir), backbone_weights, head_epochs=head_epochs,
                               finetune_epochs=finetune_epochs, aug_copies=aug_copies, patience=patience,
                               limit=limit, verbose=_verbosity())
-    click.echo(f"wrote {result.model_path} (+ .spec.json), logs and checkpoints in {result.out_dir}; "
-               f"{result.epochs} epochs, best {result.metric} {result.best_val:.4f}, {result.seconds / 60:.1f} min")
+    _echo_trained(result)
 
 
 @train.command("segmenter")
@@ -82,8 +89,7 @@ def train_segmenter_cmd(data, out_dir, base_filters, epochs, patience, learning_
     result = train_segmenter(_data_root(data), Path(out_dir), base_filters=base_filters, epochs=epochs,
                              patience=patience, learning_rate=learning_rate, limit=limit, verbose=_verbosity(),
                              init_from=Path(init_from) if init_from else None)
-    click.echo(f"wrote {result.model_path} (+ .spec.json), logs and checkpoints in {result.out_dir}; "
-               f"{result.epochs} epochs, best {result.metric} {result.best_val:.4f}, {result.seconds / 60:.1f} min")
+    _echo_trained(result)
 
 
 @main.command("evaluate")
@@ -128,9 +134,7 @@ def evaluate_cmd(task, model_path, data, split, limit, report_dir, as_json, thre
 
 @main.command("predict")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--model-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder with classifier.int8.* and segmenter.int8.* [env TUMORSCOPE_MODELS; else the checkout's "
-                   "models/].")
+@_model_dir_option
 @click.option("--backend", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True,
               help="onnx: ONNX Runtime (CPU or GPU providers); tflite: LiteRT (edge).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
@@ -178,9 +182,7 @@ def predict_cmd(inputs, model_dir, backend, threads, providers, as_json, overlay
               help="Interface to listen on (0.0.0.0 exposes the app to the network).")
 @click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True,
               help="TCP port (0: any free port).")
-@click.option("--model-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder with classifier.int8.* and segmenter.int8.* [env TUMORSCOPE_MODELS; else the checkout's "
-                   "models/].")
+@_model_dir_option
 @click.option("--backend", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True,
               help="onnx: ONNX Runtime (parallel requests); tflite: LiteRT (requests take turns).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
