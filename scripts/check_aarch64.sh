@@ -150,8 +150,11 @@ in_arm() {
 begin "pip install (emulated)"
 rm -rf "$OUT"
 mkdir -p "$OUT/aarch64" "$OUT/x86_64"
-# The source tree as git sees it: tracked and new files, no ignored build outputs, no model files.
-sources() { git -C "$REPO" ls-files -z --cached --others --exclude-standard -- . ':!models'; }
+# What `pip install <repo>` builds from (tracked and new files, no ignored build outputs), plus the mask dumper.
+sources() {
+    git -C "$REPO" ls-files -z --cached --others --exclude-standard -- pyproject.toml 'setup.*' MANIFEST.in \
+        'README*' 'LICENSE*' tumorscope scripts/dump_masks.py
+}
 digest=$(cd "$REPO" && sources | xargs -0 sha256sum 2>/dev/null | sha256sum | cut -c1-64)
 if [ "$(cat "$ROOT/opt/venv/.tumorscope-src" 2>/dev/null)" = "$digest" ]; then
     echo "source unchanged since the last install: keeping the venv"
