@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
-from importlib import metadata
 from pathlib import Path
+
+from tumorscope.versions import installed_versions
 
 __all__ = ["CPU_FLAGS", "LIBRARIES", "machine_info", "library_versions", "parse_cpuinfo"]
 
@@ -56,16 +57,7 @@ def parse_cpuinfo(text: str) -> dict:
 
 def library_versions() -> dict[str, str | None]:
     """Installed versions of the inference stack; None for a library that is not installed."""
-    versions: dict[str, str | None] = {}
-    for name, distributions in LIBRARIES.items():
-        versions[name] = None
-        for distribution in distributions:
-            try:
-                versions[name] = metadata.version(distribution)
-                break
-            except metadata.PackageNotFoundError:
-                continue
-    return versions
+    return installed_versions(LIBRARIES)
 
 
 def _memory_gb() -> float | None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from importlib import metadata
 from types import ModuleType
+
+from tumorscope.versions import installed_versions
 
 __all__ = ["INSTALL_HINT", "require", "tool_versions"]
 
@@ -33,12 +34,4 @@ def require(module: str) -> ModuleType:
 
 def tool_versions() -> dict[str, str]:
     """Installed versions of the export toolchain, e.g. ``{"tensorflow": "2.21.0", ...}`` (missing ones left out)."""
-    versions = {}
-    for name, distributions in _DISTRIBUTIONS.items():
-        for dist in distributions:
-            try:
-                versions[name] = metadata.version(dist)
-                break
-            except metadata.PackageNotFoundError:
-                continue
-    return versions
+    return {name: version for name, version in installed_versions(_DISTRIBUTIONS).items() if version}
