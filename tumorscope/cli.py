@@ -76,17 +76,24 @@ def train_classifier_cmd(data, out_dir, backbone_weights, head_epochs, finetune_
 @_data_option
 @_out_option
 @click.option("--base-filters", type=int, default=16, show_default=True, help="U-Net width (filters of level 1).")
+@click.option("--depth", type=int, default=4, show_default=True, help="Encoder levels (max-pools).")
+@click.option("--encoder", type=click.Choice(["plain", "vgg16"]), default="plain", show_default=True,
+              help="plain: conv blocks from scratch; vgg16: ImageNet VGG16 blocks 1..DEPTH (needs --backbone-weights).")
+@click.option("--backbone-weights", default="imagenet", show_default=True,
+              help="VGG16 include_top=False .h5 for --encoder vgg16 ('imagenet' downloads; offline give a path).")
 @click.option("--epochs", type=int, default=40, show_default=True)
 @click.option("--patience", type=int, default=8, show_default=True, help="Early-stopping patience (epochs).")
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Warm start from an earlier run's .keras or .weights.h5 (same architecture).")
 @_limit_option
-def train_segmenter_cmd(data, out_dir, base_filters, epochs, patience, learning_rate, init_from, limit):
+def train_segmenter_cmd(data, out_dir, base_filters, depth, encoder, backbone_weights, epochs, patience,
+                        learning_rate, init_from, limit):
     """Train the U-Net tumor segmenter (BCE + Dice loss)."""
     from tumorscope.training.train import train_segmenter
 
-    result = train_segmenter(_data_root(data), Path(out_dir), base_filters=base_filters, epochs=epochs,
+    result = train_segmenter(_data_root(data), Path(out_dir), base_filters=base_filters, depth=depth,
+                             encoder=encoder, backbone_weights=backbone_weights, epochs=epochs,
                              patience=patience, learning_rate=learning_rate, limit=limit, verbose=_verbosity(),
                              init_from=Path(init_from) if init_from else None)
     _echo_trained(result)

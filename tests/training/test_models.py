@@ -51,6 +51,32 @@ def test_segmenter_shape_and_size():
         models.build_segmenter((100, 100))
 
 
+def test_vgg16_encoder_segmenter_reuses_the_classifier_stem():
+    keras.utils.set_random_seed(0)
+    model = models.build_segmenter((32, 32), base_filters=8, depth=3, encoder="vgg16")
+    assert model.output_shape == (None, 32, 32, 1)
+    names = [layer.name for layer in model.layers]
+    assert "block3_conv3" in names and "block4_conv1" not in names  # blocks 1..depth only
+    assert [model.get_layer(f"skip{i}").input[1].shape[-1] for i in (1, 2, 3)] == [64, 128, 256]
+    frozen = {layer.name for layer in model.layers if layer.weights and not layer.trainable}
+    assert frozen == {"imagenet_norm", "block1_conv1", "block1_conv2"}
+    # Same normalization + channel-reversed first kernel as the classifier: identical block-1 features.
+    classifier = models.build_classifier(input_size=(32, 32), backbone_weights=None)
+    vgg = classifier.get_layer("vgg16")
+    for name in ("block1_conv1", "block1_conv2"):
+        vgg.get_layer(name).set_weights(model.get_layer(name).get_weights())
+    rgb = np.random.default_rng(1).random((1, 32, 32, 3)).astype("float32")
+    seg_stem = keras.Model(model.input, model.get_layer("skip1").input[1])  # = block1_conv2 output
+    cls_stem = keras.Sequential([classifier.get_layer("imagenet_norm"), vgg.get_layer("block1_conv1"),
+                                 vgg.get_layer("block1_conv2")])
+    np.testing.assert_allclose(np.asarray(seg_stem(rgb)), np.asarray(cls_stem(rgb)), rtol=1e-5, atol=1e-4)
+
+
+def test_unknown_segmenter_encoder_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown encoder 'resnet'"):
+        models.build_segmenter((32, 32), encoder="resnet")
+
+
 def test_keras_dice_matches_numpy_dice_on_binary_masks():
     rng = np.random.default_rng(0)
     true = (rng.random((3, 16, 16, 1)) > 0.7).astype("float32")

@@ -37,11 +37,15 @@ def test_classifier_training_smoke_on_real_images(data_root, tmp_path):
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_segmenter_training_smoke_on_real_slices(data_root, tmp_path):
+@pytest.mark.parametrize("encoder", ["plain", "vgg16"])
+def test_segmenter_training_smoke_on_real_slices(data_root, tmp_path, encoder):
     out = tmp_path / "run"
-    result = CliRunner().invoke(main, ["train", "segmenter", "--data", str(data_root), "--out", str(out),
-                                       "--epochs", "1", "--limit", "32", "--base-filters", "4"])
+    args = ["train", "segmenter", "--data", str(data_root), "--out", str(out), "--epochs", "1", "--limit", "32",
+            "--base-filters", "4", "--encoder", encoder]
+    if encoder == "vgg16":
+        args += ["--depth", "3", "--backbone-weights", str(data_root.parent / "weights" / VGG16_WEIGHTS)]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "training.json").read_text())
-    assert summary["epochs"] == 1 and summary["base_filters"] == 4
+    assert summary["epochs"] == 1 and summary["base_filters"] == 4 and summary["encoder"] == encoder
     assert load_spec(out / "segmenter.keras").task == "segmenter"

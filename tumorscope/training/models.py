@@ -17,6 +17,7 @@ __all__ = [
     "FINE_TUNE_LAYERS",
     "build_classifier",
     "set_backbone_trainable",
+    "SEGMENTER_ENCODERS",
     "build_segmenter",
     "dice_coefficient",
     "dice_loss",
@@ -99,21 +100,58 @@ def _conv_block(x, filters: int, name: str):
     return x
 
 
-def build_segmenter(input_size: tuple[int, int] = (128, 128), base_filters: int = 16, depth: int = 4) -> keras.Model:
-    """U-Net: [0,1] RGB ``(H, W, 3)`` -> tumor probability ``(H, W, 1)``.
+SEGMENTER_ENCODERS = ("plain", "vgg16")
+"""``plain``: U-Net conv blocks from scratch; ``vgg16``: the first VGG16 blocks, ImageNet-initialized."""
 
-    ``depth`` encoder blocks (two 3x3 conv-BN-ReLU, then 2x2 max-pool, filters doubling from
-    ``base_filters``), a bottleneck block, ``depth`` decoder blocks (2x2 transposed conv, concat
-    with the skip, conv block), and a 1x1 conv with sigmoid (Ronneberger et al., MICCAI 2015).
-    """
-    if input_size[0] % 2**depth or input_size[1] % 2**depth:
-        raise ValueError(f"input size {input_size} must be divisible by 2**depth = {2**depth}")
-    inputs = keras.Input(shape=(*input_size, 3), name="image")
+
+def _plain_encoder(inputs, base_filters: int, depth: int):
     x, skips = inputs, []
     for level in range(depth):
         x = _conv_block(x, base_filters * 2**level, f"enc{level + 1}")
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"pool{level + 1}")(x)
+    return x, skips
+
+
+def _vgg16_encoder(inputs, input_size: tuple[int, int], depth: int, weights: str | Path | None):
+    """VGG16 blocks 1..``depth`` (block 1 frozen) after the in-graph ImageNet normalization;
+    the skips are each block's last conv output, as in TernausNet (Iglovikov & Shvets, 2018)."""
+    base = _vgg16_base((*input_size, 3), weights)
+    x, skips = _imagenet_norm()(inputs), []
+    for layer in base.layers[1:]:
+        if int(layer.name[len("block")]) > depth:
+            break
+        if isinstance(layer, layers.MaxPooling2D):
+            skips.append(x)
+        layer.trainable = not layer.name.startswith("block1_")
+        x = layer(x)
+    return x, skips
+
+
+def build_segmenter(
+    input_size: tuple[int, int] = (128, 128),
+    base_filters: int = 16,
+    depth: int = 4,
+    encoder: str = "plain",
+    backbone_weights: str | Path | None = None,
+) -> keras.Model:
+    """U-Net: [0,1] RGB ``(H, W, 3)`` -> tumor probability ``(H, W, 1)``.
+
+    ``depth`` encoder blocks (two 3x3 conv-BN-ReLU, then 2x2 max-pool, filters doubling from
+    ``base_filters``), a bottleneck block, ``depth`` decoder blocks (2x2 transposed conv, concat
+    with the skip, conv block), and a 1x1 conv with sigmoid (Ronneberger et al., MICCAI 2015).
+    With ``encoder="vgg16"`` the encoder is VGG16 blocks 1..``depth`` (``depth`` <= 5, conv
+    blocks + max-pool too) loaded from ``backbone_weights``; bottleneck and decoder are unchanged.
+    """
+    if encoder not in SEGMENTER_ENCODERS:
+        raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(SEGMENTER_ENCODERS)}")
+    if input_size[0] % 2**depth or input_size[1] % 2**depth:
+        raise ValueError(f"input size {input_size} must be divisible by 2**depth = {2**depth}")
+    inputs = keras.Input(shape=(*input_size, 3), name="image")
+    if encoder == "vgg16":
+        x, skips = _vgg16_encoder(inputs, input_size, depth, backbone_weights)
+    else:
+        x, skips = _plain_encoder(inputs, base_filters, depth)
     x = _conv_block(x, base_filters * 2**depth, "bottleneck")
     for level in reversed(range(depth)):
         filters = base_filters * 2**level

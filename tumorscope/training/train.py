@@ -227,6 +227,9 @@ def train_segmenter(
     out_dir: Path,
     input_size: tuple[int, int] = (128, 128),
     base_filters: int = 16,
+    depth: int = 4,
+    encoder: str = "plain",
+    backbone_weights: str | Path | None = None,
     epochs: int = 40,
     batch_size: int = 16,
     learning_rate: float = 1e-3,
@@ -252,7 +255,7 @@ def train_segmenter(
                                       batch_size, seed)
     val_data = (scale_pixels(load_images(val_items, input_size)),
                 load_masks(val_items, input_size)[..., None].astype(np.float32))
-    model = build_segmenter(input_size, base_filters)
+    model = build_segmenter(input_size, base_filters, depth, encoder, backbone_weights)
     if init_from is not None:
         source = Path(init_from)
         if source.suffix == ".keras":
@@ -267,8 +270,8 @@ def train_segmenter(
     spec = ModelSpec(task="segmenter", input_size=input_size, labels=("tumor",), output_name="mask",
                      versions=library_versions())
     summary = {"task": "segmenter", "seed": seed, "n_train": len(train_items), "n_val": len(val_items),
-               "epochs": len(history.epoch), "val_dice_soft": best, "base_filters": base_filters,
-               "batch_size": batch_size, "learning_rate": learning_rate,
+               "epochs": len(history.epoch), "val_dice_soft": best, "encoder": encoder, "depth": depth,
+               "base_filters": base_filters, "batch_size": batch_size, "learning_rate": learning_rate,
                "init_from": str(init_from) if init_from else None, "versions": spec.versions}
     path = _finish(model, spec, out, summary, started)
     return TrainResult(path, out, len(history.epoch), best, "val_dice", time.time() - started)
