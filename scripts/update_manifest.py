@@ -2,6 +2,7 @@
 metrics measured now on the real splits (Keras originals and int8 deployables alike).
 
     python scripts/update_manifest.py --data ../shared/data --runs /path/to/cls_run /path/to/seg_run
+    python scripts/update_manifest.py --data ../shared/data --runs /path/to/seg_run --tasks segmenter
 """
 
 from __future__ import annotations
@@ -41,13 +42,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--runs", type=Path, nargs="*", default=[], help="training run folders (training.json)")
+    parser.add_argument("--tasks", nargs="+", choices=tuple(SPLITS), default=list(SPLITS),
+                        help="re-measure only these models' files; the others' entries stay as they are")
     args = parser.parse_args()
     manifest = read_manifest(args.models)
     manifest.update({"intended_use": INTENDED_USE, "disclaimer": DISCLAIMER, "models": manifest.get("models", {})})
     for run in args.runs:
         summary = json.loads((run / "training.json").read_text())
         manifest.setdefault("training", {})[summary["task"]] = summary
-    for task in ("classifier", "segmenter"):
+    for task in args.tasks:
         splits = {s: len(load_split(task, s)) for s in SPLITS[task] + ("train",)}
         for path in sorted(args.models.glob(f"{task}.*")):
             if path.name.endswith(".spec.json"):
