@@ -29,7 +29,7 @@ from tumorscope.training.models import (
     dice_coefficient,
 )
 
-__all__ = ["TrainResult", "train_classifier", "train_segmenter", "library_versions"]
+__all__ = ["TrainResult", "train_classifier", "train_segmenter", "save_for_inference", "library_versions"]
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,17 @@ def _callbacks(out: Path, tag: str, monitor: str, patience: int) -> list[keras.c
     ]
 
 
+def save_for_inference(model: keras.Model, path: Path) -> Path:
+    """Save ``model``'s graph and weights without optimizer state (a third of the size for Adam);
+    resuming training uses the run folder's backup, not this file."""
+    lean = model.__class__.from_config(model.get_config())
+    lean.set_weights(model.get_weights())
+    lean.save(path)
+    return Path(path)
+
+
 def _finish(model: keras.Model, spec: ModelSpec, out: Path, summary: dict, started: float) -> Path:
-    path = out / f"{spec.task}.keras"
-    model.save(path)
+    path = save_for_inference(model, out / f"{spec.task}.keras")
     save_spec(spec, path)
     summary["seconds"] = round(time.time() - started, 1)
     (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
