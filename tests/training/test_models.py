@@ -75,6 +75,8 @@ def test_vgg16_encoder_segmenter_reuses_the_classifier_stem():
 def test_unknown_segmenter_encoder_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown encoder 'resnet'"):
         models.build_segmenter((32, 32), encoder="resnet")
+    with pytest.raises(ValueError, match="depth must be 1..5"):
+        models.build_segmenter((128, 128), depth=6, encoder="vgg16")
 
 
 def test_keras_dice_matches_numpy_dice_on_binary_masks():

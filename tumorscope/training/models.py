@@ -145,6 +145,8 @@ def build_segmenter(
     """
     if encoder not in SEGMENTER_ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(SEGMENTER_ENCODERS)}")
+    if encoder == "vgg16" and not 1 <= depth <= 5:
+        raise ValueError(f"the vgg16 encoder has 5 blocks; depth must be 1..5, got {depth}")
     if input_size[0] % 2**depth or input_size[1] % 2**depth:
         raise ValueError(f"input size {input_size} must be divisible by 2**depth = {2**depth}")
     inputs = keras.Input(shape=(*input_size, 3), name="image")
