@@ -38,7 +38,8 @@ _out_option = click.option("--out", "out_dir", type=click.Path(file_okay=False),
                            help="Run folder: checkpoints, logs, caches and the trained model; rerun to resume.")
 _model_dir_option = click.option(
     "--model-dir", type=click.Path(file_okay=False), default=None,
-    help="Folder with classifier.int8.* and segmenter.int8.* [env TUMORSCOPE_MODELS; else the checkout's models/].")
+    help="Folder with classifier.int8.* and segmenter.int8.* [env TUMORSCOPE_MODELS; else the models installed "
+         "with the package].")
 _limit_option = click.option("--limit", type=int, default=None,
                               help="Use at most N train and N val images (smoke runs).")
 
@@ -182,6 +183,28 @@ def predict_cmd(inputs, model_dir, backend, threads, providers, as_json, overlay
             sys.exit(2)
     click.echo(json.dumps(rows, indent=2) if as_json else format_table(rows))
     sys.exit(1 if any(row["error"] is not None for row in rows) else 0)
+
+
+@main.command("models")
+@_model_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def models_cmd(model_dir, as_json):
+    """List the models `predict` and `serve` use: path, format, sha256 and the manifest's metrics.
+
+    Exit code 0 when all four int8 models and specs are there and match manifest.json, 1 when one is missing
+    or differs, 2 when there is no models folder.
+    """
+    import json
+
+    from tumorscope.inventory import format_inventory, inventory
+
+    try:
+        report = inventory(model_dir)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        click.echo("error: " + " ".join(str(exc).split()), err=True)
+        sys.exit(2)
+    click.echo(json.dumps(report, indent=2) if as_json else format_inventory(report))
+    sys.exit(1 if report["missing"] or any(m["sha256_matches"] is False for m in report["models"]) else 0)
 
 
 @main.command("serve")

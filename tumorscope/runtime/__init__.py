@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from tumorscope.runtime.backends import BackendOptions
 from tumorscope.runtime.classifier import Classifier
+from tumorscope.runtime.locate import MODELS_ENV, locate_models, model_files, resolve_model_dir
 from tumorscope.runtime.overlay import render_overlay
-from tumorscope.runtime.pipeline import BACKENDS, MODELS_ENV, Pipeline, model_files, resolve_model_dir
+from tumorscope.runtime.pipeline import BACKENDS, Pipeline
 from tumorscope.runtime.preprocess import ImageError, decode_image, load_image
 from tumorscope.runtime.results import RESULT_KEYS, Analysis, Classification, Segmentation
 from tumorscope.runtime.segmenter import Segmenter
@@ -36,6 +37,7 @@ __all__ = [
     "Segmenter",
     "decode_image",
     "load_image",
+    "locate_models",
     "model_files",
     "render_overlay",
     "resolve_model_dir",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from tumorscope import DISCLAIMER
 from tumorscope.runtime.backends import BACKEND_SUFFIXES, BackendOptions
 from tumorscope.runtime.base import as_rgb
 from tumorscope.runtime.classifier import Classifier
+from tumorscope.runtime.locate import MODELS_ENV, model_files, require_model_files, resolve_model_dir
 from tumorscope.runtime.preprocess import decode_image, load_image
 from tumorscope.runtime.results import Analysis
 from tumorscope.runtime.segmenter import Segmenter
@@ -21,40 +21,8 @@ __all__ = ["BACKENDS", "MODELS_ENV", "Pipeline", "model_files", "resolve_model_d
 
 BACKENDS = tuple(BACKEND_SUFFIXES.values())
 """Backend names: ``onnx`` and ``tflite``."""
-MODELS_ENV = "TUMORSCOPE_MODELS"
-"""Environment variable naming the folder with the deployable models."""
-REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
-"""``models/`` of a source checkout, next to the package."""
 
 _EXPECTED_ERRORS = (ValueError, TypeError, RuntimeError)
-
-
-def model_files(model_dir: str | Path, backend: str = "onnx") -> dict[str, Path]:
-    """The deployable artifacts a pipeline loads: ``{task: model_dir / f"{task}.int8.{ext}"}``."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    ext = next(s for s, b in BACKEND_SUFFIXES.items() if b == backend)
-    return {task: Path(model_dir) / f"{task}.int8{ext}" for task in ("classifier", "segmenter")}
-
-
-def resolve_model_dir(model_dir: str | Path | None = None) -> Path:
-    """The models folder: ``model_dir`` if given, else ``$TUMORSCOPE_MODELS``, else the checkout's ``models/``.
-
-    Raises:
-        FileNotFoundError: the chosen folder does not exist (the message says how to point at one).
-    """
-    if model_dir is not None:
-        chosen, source = Path(model_dir), "--model-dir"
-    elif os.environ.get(MODELS_ENV):
-        chosen, source = Path(os.environ[MODELS_ENV]), f"${MODELS_ENV}"
-    else:
-        chosen, source = REPO_MODELS, "the default"
-    if not chosen.is_dir():
-        raise FileNotFoundError(
-            f"models folder {chosen} ({source}) not found; pass --model-dir DIR or set {MODELS_ENV} to the folder "
-            "holding classifier.int8.onnx/.tflite and segmenter.int8.onnx/.tflite"
-        )
-    return chosen
 
 
 def _ms(start: float) -> float:
@@ -86,13 +54,7 @@ class Pipeline:
             ValueError: a spec that does not fit its task or graph; unknown backend.
             RuntimeError, ImportError: the backend cannot load a file or is not installed.
         """
-        files = model_files(model_dir, backend)
-        missing = [p.name for p in files.values() if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"{model_dir}: missing {', '.join(missing)}; export the models with `tumorscope export` "
-                f"or pass --model-dir / set {MODELS_ENV} to a folder that has them"
-            )
+        files = require_model_files(model_dir, backend)
         classifier = Classifier.create_from_path(files["classifier"], options)
         try:
             segmenter = Segmenter.create_from_path(files["segmenter"], options)
