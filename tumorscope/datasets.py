@@ -4,8 +4,12 @@ Data root layout (``--data DIR`` or env ``TUMORSCOPE_DATA``)::
 
     brain-tumor-mri/{Training,Testing}/{glioma,meningioma,notumor,pituitary}/*.jpg
     brain-tumor-seg/images/N.png, brain-tumor-seg/masks/N.png
+    brisc2025/segmentation.csv, brisc2025/no_tumor.csv (+ the images and masks they list)
 
 Splits are committed in ``tumorscope/splits/*.json`` as relative paths / ids, never images.
+Classifier paths are relative to ``brain-tumor-mri/`` except BRISC ones (``brisc2025/...``,
+relative to the data root); segmenter splits hold Figshare slice ids (``train``/``val``/``test``)
+or data-root-relative paths (the BRISC and tumour-free splits).
 """
 
 from __future__ import annotations
@@ -33,12 +37,25 @@ __all__ = [
     "make_classification_splits",
     "make_segmentation_splits",
     "thumbnail_vector",
+    "plane_of",
+    "label_of",
 ]
 
 CLASS_NAMES = ("glioma", "meningioma", "notumor", "pituitary")
 DATA_ENV = "TUMORSCOPE_DATA"
-CLASSIFICATION_SPLITS = ("train", "val", "test", "test-dedup")
-SEGMENTATION_SPLITS = ("train", "val", "test")
+CLASSIFICATION_SPLITS = ("train", "val", "test", "test-dedup", "notumor-indep")
+FIGSHARE_SPLITS = ("train", "val", "test")
+"""Segmenter splits of Figshare slice ids (contiguous patient blocks)."""
+SEGMENTATION_SPLITS = (*FIGSHARE_SPLITS, "brisc-train", "brisc-test", "notumor-train", "notumor-official",
+                       "notumor-indep")
+TUMOR_FREE_SPLITS = ("notumor-train", "notumor-official", "notumor-indep")
+"""Segmenter splits of tumour-free slices: every item's ground truth is an empty mask (``mask=None``)."""
+BRISC = "brisc2025"
+INDEP_FRACTION = 0.30
+"""Share of the independent BRISC tumour-free slices (per plane) held out as ``notumor-indep``."""
+FIGSHARE_SAME_PATIENT_CORRELATION = 0.8
+"""From this thumbnail correlation up, a BRISC slice may be the same patient as its nearest Figshare slice."""
+PLANES = ("ax", "co", "sa")
 SPLIT_DIR = Path(__file__).parent / "splits"
 SEED = 1337
 VAL_FRACTION = 0.10
@@ -107,8 +124,47 @@ def _list_folder(base: Path, part: str) -> list[str]:
     return rel
 
 
-def _label_of(rel: str) -> int:
+def label_of(rel: str) -> int:
+    """Class index of a committed classifier path (BRISC tumour-free slices are ``notumor``)."""
+    if rel.startswith(f"{BRISC}/"):
+        return CLASS_NAMES.index("notumor")
     return CLASS_NAMES.index(rel.split("/")[1])
+
+
+def plane_of(path: str | Path) -> str | None:
+    """Imaging plane ``"ax"``, ``"co"`` or ``"sa"`` from a BRISC file name (``..._co_t1.jpg``), else None."""
+    parts = Path(path).stem.split("_")
+    return next((p for p in parts[2:] if p in PLANES), None) if parts[0] == BRISC else None
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: BRISC 2025 index missing; see ../shared/README.md for the layout")
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _brisc_tumor_free(root: Path) -> tuple[list[str], list[str], list[str]]:
+    """Independent BRISC tumour-free slices (not copies of Nickparvar images), split per plane, seeded.
+
+    Returns:
+        ``(train, val, indep)`` data-root-relative paths: ``INDEP_FRACTION`` of each plane is the
+        never-trained ``notumor-indep`` split; the rest joins ``notumor`` of train/val (``VAL_FRACTION``).
+    """
+    rows = [r for r in _read_csv(root / BRISC / "no_tumor.csv") if not r["nickparvar"]]
+    rng = np.random.default_rng(SEED)
+    train, val, indep = [], [], []
+    for plane in PLANES:
+        members = sorted(f"{BRISC}/{r['file']}" for r in rows if r["plane"] == plane)
+        order = rng.permutation(len(members))
+        n_indep = round(len(members) * INDEP_FRACTION)
+        n_val = round((len(members) - n_indep) * VAL_FRACTION)
+        indep += [members[i] for i in order[:n_indep]]
+        val += [members[i] for i in order[n_indep : n_indep + n_val]]
+        train += [members[i] for i in order[n_indep + n_val :]]
+    return sorted(train), sorted(val), sorted(indep)
 
 
 def thumbnail_vector(path: Path, size: int = THUMB_SIZE) -> np.ndarray:
@@ -135,14 +191,16 @@ def make_classification_splits(root: Path) -> dict:
 
     ``val`` is a stratified ``VAL_FRACTION`` of Training (seeded); ``test`` is the official
     Testing folder; ``test-dedup`` drops every test image whose thumbnail correlates at least
-    ``DEDUP_MIN_CORRELATION`` with a Training image's (see ``thumbnail_vector``).
+    ``DEDUP_MIN_CORRELATION`` with a Training image's (see ``thumbnail_vector``). The independent
+    BRISC tumour-free T1 slices are split per plane: ``notumor-indep`` (never trained on) and the
+    rest added to ``notumor`` of train/val (see ``_brisc_tumor_free``).
     """
     base = classification_dir(root)
     training, testing = _list_folder(base, "Training"), _list_folder(base, "Testing")
     rng = np.random.default_rng(SEED)
     train, val = [], []
     for index in range(len(CLASS_NAMES)):
-        members = [p for p in training if _label_of(p) == index]
+        members = [p for p in training if label_of(p) == index]
         order = rng.permutation(len(members))
         n_val = round(len(members) * VAL_FRACTION)
         val += [members[i] for i in sorted(order[:n_val])]
@@ -151,6 +209,7 @@ def make_classification_splits(root: Path) -> dict:
     test_vectors = np.stack([thumbnail_vector(base / p) for p in testing])
     duplicate = _near_duplicates(test_vectors, train_vectors, DEDUP_MIN_CORRELATION)
     dedup = [p for p, dup in zip(testing, duplicate, strict=True) if not dup]
+    brisc_train, brisc_val, indep = _brisc_tumor_free(root)
     return {
         "task": "classifier",
         "classes": list(CLASS_NAMES),
@@ -161,7 +220,12 @@ def make_classification_splits(root: Path) -> dict:
             "min_correlation": DEDUP_MIN_CORRELATION,
             "removed": int(duplicate.sum()),
         },
-        "splits": {"train": sorted(train), "val": sorted(val), "test": testing, "test-dedup": dedup},
+        "independent": {
+            "source": "BRISC 2025 tumour-free T1 slices not copied from Nickparvar (brisc2025/no_tumor.csv)",
+            "indep_fraction_per_plane": INDEP_FRACTION,
+        },
+        "splits": {"train": sorted(train) + brisc_train, "val": sorted(val) + brisc_val, "test": testing,
+                   "test-dedup": dedup, "notumor-indep": indep},
     }
 
 
@@ -169,6 +233,13 @@ def make_segmentation_splits(root: Path) -> dict:
     """Assign contiguous blocks of ``SEG_BLOCK`` slice ids to train/val/test (~70/15/15, seeded).
 
     Consecutive ids are slices of one patient, so blocks keep most patients on one side.
+
+    BRISC 2025 masks: ``brisc-train`` = BRISC train minus copies of Nickparvar *Testing* images and
+    minus slices whose nearest Figshare slice lies in the val/test blocks (possible same patient);
+    ``brisc-test`` = BRISC test minus slices that may be a Figshare-train patient (nearest Figshare
+    slice in the train blocks at correlation >= ``FIGSHARE_SAME_PATIENT_CORRELATION``).
+    Tumour-free slices: ``notumor-train`` (the classifier's train ``notumor`` images, Nickparvar and
+    BRISC), ``notumor-official`` (official Testing/notumor), ``notumor-indep`` (the classifier's).
     """
     base = segmentation_dir(root)
     ids = sorted(int(p.stem) for p in (base / "images").glob("*.png"))
@@ -178,7 +249,34 @@ def make_segmentation_splits(root: Path) -> dict:
     n_val = round(len(blocks) * SEG_FRACTIONS[1])
     parts = {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
     splits = {name: sorted(i for b in chosen for i in blocks[b]) for name, chosen in parts.items()}
+    held_out = set(splits["val"]) | set(splits["test"])
+    rows = _read_csv(root / BRISC / "segmentation.csv")
+    splits["brisc-train"] = sorted(
+        f"{BRISC}/{r['file']}" for r in rows
+        if r["split"] == "train" and not r["nickparvar"].startswith("Testing/")
+        and int(r["figshare_id"]) not in held_out
+    )
+    train_ids = set(splits["train"])
+    splits["brisc-test"] = sorted(
+        f"{BRISC}/{r['file']}" for r in rows
+        if r["split"] == "test"
+        and not (int(r["figshare_id"]) in train_ids and float(r["figshare_corr"]) >= FIGSHARE_SAME_PATIENT_CORRELATION)
+    )
+    classifier = make_classification_splits(root)["splits"]
+    notumor = CLASS_NAMES.index("notumor")
+    splits["notumor-train"] = [_root_relative(p) for p in classifier["train"] if label_of(p) == notumor]
+    splits["notumor-official"] = [_root_relative(p) for p in classifier["test"] if label_of(p) == notumor]
+    splits["notumor-indep"] = list(classifier["notumor-indep"])
     return {"task": "segmenter", "seed": SEED, "block": SEG_BLOCK, "splits": splits}
+
+
+def _root_relative(rel: str) -> str:
+    """A committed classifier path, made relative to the data root."""
+    return rel if rel.startswith(f"{BRISC}/") else f"brain-tumor-mri/{rel}"
+
+
+def _classification_path(root: Path, rel: str) -> Path:
+    return root / _root_relative(rel)
 
 
 def load_split(task: str, split: str) -> list:
@@ -190,10 +288,16 @@ def load_split(task: str, split: str) -> list:
     return data["splits"][split]
 
 
+def _brisc_mask(rel: str) -> str:
+    """``brisc2025/segmentation/<part>/images/X.jpg`` -> ``brisc2025/segmentation/<part>/masks/X.png``."""
+    path = Path(rel)
+    return str(path.parent.parent / "masks" / f"{path.stem}.png")
+
+
 def classification_items(root: Path, split: str) -> list[SplitItem]:
     """Items of a committed classification split under data root ``root``; fails if files are missing."""
-    base = classification_dir(root)
-    items = [SplitItem(base / rel, _label_of(rel)) for rel in load_split("classifier", split)]
+    classification_dir(root)
+    items = [SplitItem(_classification_path(root, rel), label_of(rel)) for rel in load_split("classifier", split)]
     missing = [str(i.image) for i in items if not i.image.is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} files of split {split!r} are missing, e.g. {missing[0]}")
@@ -201,13 +305,20 @@ def classification_items(root: Path, split: str) -> list[SplitItem]:
 
 
 def segmentation_items(root: Path, split: str) -> list[SplitItem]:
-    """Items (image + mask) of a committed segmentation split; fails if files are missing."""
-    base = segmentation_dir(root)
-    items = [
-        SplitItem(base / "images" / f"{i}.png", mask=base / "masks" / f"{i}.png")
-        for i in load_split("segmenter", split)
-    ]
-    missing = [str(p) for i in items for p in (i.image, i.mask) if not p.is_file()]
+    """Items of a committed segmentation split; fails if files are missing.
+
+    Figshare and BRISC items carry their mask path; tumour-free items (``TUMOR_FREE_SPLITS``) have
+    ``mask=None``: their ground truth is an empty mask.
+    """
+    members = load_split("segmenter", split)
+    if split in FIGSHARE_SPLITS:
+        base = segmentation_dir(root)
+        items = [SplitItem(base / "images" / f"{i}.png", mask=base / "masks" / f"{i}.png") for i in members]
+    elif split in TUMOR_FREE_SPLITS:
+        items = [SplitItem(root / rel) for rel in members]
+    else:
+        items = [SplitItem(root / rel, mask=root / _brisc_mask(rel)) for rel in members]
+    missing = [str(p) for i in items for p in (i.image, i.mask) if p is not None and not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} files of split {split!r} are missing, e.g. {missing[0]}")
     return items
