@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -16,6 +18,18 @@ __all__ = ["main"]
 @click.version_option(__version__, prog_name="tumorscope")
 def main() -> None:
     """Brain-tumor MRI classification and segmentation on the edge (research and education only)."""
+
+
+@contextlib.contextmanager
+def _exit_on(*errors: type[BaseException], code: int = 2) -> Iterator[None]:
+    """The CLI's one error block: any of ``errors`` becomes ``error: <one line>`` on stderr and exit ``code``."""
+    try:
+        yield
+    except errors as exc:
+        from tumorscope.runtime.errors import one_line
+
+        click.echo(f"error: {one_line(exc, None)}", err=True)
+        sys.exit(code)
 
 
 def _data_root(data: str | None) -> Path:
@@ -87,16 +101,21 @@ def train_classifier_cmd(data, out_dir, backbone_weights, head_epochs, finetune_
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Warm start from an earlier run's .keras or .weights.h5 (same architecture).")
+@click.option("--figshare-only", is_flag=True,
+              help="Train on Figshare's train blocks only (no BRISC masks, no tumour-free slices).")
+@click.option("--tumor-free-share", type=float, default=0.2, show_default=True,
+              help="Share of each batch drawn from tumour-free slices (empty masks).")
 @_limit_option
 def train_segmenter_cmd(data, out_dir, base_filters, depth, encoder, backbone_weights, epochs, patience,
-                        learning_rate, init_from, limit):
+                        learning_rate, init_from, figshare_only, tumor_free_share, limit):
     """Train the U-Net tumor segmenter (BCE + Dice loss)."""
     from tumorscope.training.train import train_segmenter
 
     result = train_segmenter(_data_root(data), Path(out_dir), base_filters=base_filters, depth=depth,
                              encoder=encoder, backbone_weights=backbone_weights, epochs=epochs,
                              patience=patience, learning_rate=learning_rate, limit=limit, verbose=_verbosity(),
-                             init_from=Path(init_from) if init_from else None)
+                             init_from=Path(init_from) if init_from else None, extra_data=not figshare_only,
+                             tumor_free_share=tumor_free_share)
     _echo_trained(result)
 
 
@@ -119,7 +138,7 @@ def evaluate_cmd(task, model_path, data, split, limit, report_dir, as_json, thre
     from tumorscope.evaluation.evaluate import evaluate
     from tumorscope.runtime.backends import BackendOptions
 
-    try:
+    with _exit_on(FileNotFoundError, ValueError, RuntimeError, ImportError, OSError):
         evaluation = evaluate(task, model_path, data, split, limit, BackendOptions(threads=threads),
                               progress=sys.stderr.isatty())
         report = None
@@ -127,9 +146,6 @@ def evaluate_cmd(task, model_path, data, split, limit, report_dir, as_json, thre
             from tumorscope.evaluation.report import write_report
 
             report = write_report(evaluation.result, evaluation.raw, report_dir)
-    except (FileNotFoundError, ValueError, RuntimeError, ImportError, OSError) as exc:
-        click.echo("error: " + " ".join(str(exc).split()), err=True)
-        sys.exit(2)
     if as_json:
         click.echo(json.dumps(evaluation.result | ({"report": str(report)} if report else {})))
     else:
@@ -153,7 +169,23 @@ def evaluate_cmd(task, model_path, data, split, limit, report_dir, as_json, thre
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (one object per input) and nothing else.")
 @click.option("--overlay-dir", type=click.Path(file_okay=False), default=None,
               help="Write <stem>.overlay.png (tumor tinted, legend) per input into this folder.")
-def predict_cmd(inputs, model_dir, backend, threads, providers, as_json, overlay_dir):
+@click.option("--output", type=click.Path(dir_okay=False), default=None,
+              help="Stream one record per input into this .jsonl or .csv file (same keys as --json), each "
+                   "flushed as it completes; stdout then gets a one-line summary.")
+@click.option("--resume", is_flag=True, help="With --output: skip the inputs already recorded there and append.")
+@click.option("--shard", default=None, metavar="K/N",
+              help="Analyse only shard K of N (1 <= K <= N) of the sorted inputs; the N shards are disjoint and "
+                   "cover every input (give each shard its own --output).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Images analysed at once, each worker with its own copy of the models "
+                   "(default: one per physical core; --threads then splits the cores).")
+@click.option("--explain-dir", type=click.Path(file_okay=False), default=None,
+              help="Write <stem>.explain.png (where the classifier looked: Grad-CAM heat map, legend) per input.")
+@click.option("--reject-ood", is_flag=True,
+              help="Make an input that does not look like a brain MRI slice (input check) an error (exit code 1) "
+                   "instead of a result with the not_a_brain_mri warning.")
+def predict_cmd(inputs, model_dir, backend, threads, providers, as_json, overlay_dir, output, resume, shard,
+                workers, explain_dir, reject_ood):
     """Classify and segment images: files, folders (their images, sorted) or glob patterns.
 
     Exit code 0 when every input was analysed, 1 when any failed, 2 when the models cannot be loaded.
@@ -161,28 +193,69 @@ def predict_cmd(inputs, model_dir, backend, threads, providers, as_json, overlay
     import json
 
     from tumorscope.predict import expand_inputs, format_table, open_pipeline, predict_rows
+    from tumorscope.records import parse_shard, shard_inputs
+    from tumorscope.runtime.runner import PipelineRunner, plan_workers
 
+    if resume and not output:
+        raise click.UsageError("--resume needs --output PATH (the file to continue)")
     items = expand_inputs(inputs)
-    try:
+    if shard:
+        try:
+            items = shard_inputs(items, *parse_shard(shard), key=lambda item: item[0])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--shard") from exc
+    if workers is None and threads is None:  # a few inputs do not pay for extra model copies
+        workers = max(1, min(plan_workers()[0], sum(error is None for _, error in items)))
+    workers, threads = plan_workers(workers, threads)
+    with _exit_on(FileNotFoundError, ValueError, RuntimeError, ImportError):
         pipeline = open_pipeline(model_dir, backend, threads, providers)
-    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as exc:
-        click.echo("error: " + " ".join(str(exc).split()), err=True)
-        sys.exit(2)
-    with pipeline:
+    with _exit_on(FileNotFoundError, ValueError, RuntimeError, ImportError):  # closes `pipeline` on failure
+        runner = PipelineRunner.from_model_dir(pipeline.classifier.path.parent, backend, workers, threads, providers,
+                                               first=pipeline)
+    with runner:
+        for worker in runner.pipelines:
+            worker.reject_ood = reject_ood
         for note in pipeline.describe()["notes"]:
             click.echo(f"note: {note}", err=True)
-        rows = predict_rows(items, pipeline, overlay_dir)
+        if output:
+            _predict_to_file(items, runner, output, resume, overlay_dir, as_json)
+        rows = predict_rows(items, runner, overlay_dir, explain_dir)
         try:
             if len(items) > 1 and sys.stderr.isatty():
                 with click.progressbar(rows, length=len(items), label="analysing", file=sys.stderr) as bar:
                     rows = list(bar)
             else:
                 rows = list(rows)
-        except OSError as exc:  # the overlay folder cannot be created
-            click.echo(f"error: --overlay-dir {overlay_dir}: {exc.strerror or exc}", err=True)
+        except OSError as exc:  # the overlay or explanation folder cannot be created
+            click.echo(f"error: --overlay-dir {overlay_dir} / --explain-dir {explain_dir}: {exc.strerror or exc}",
+                       err=True)
             sys.exit(2)
     click.echo(json.dumps(rows, indent=2) if as_json else format_table(rows))
     sys.exit(1 if any(row["error"] is not None for row in rows) else 0)
+
+
+def _predict_to_file(items, runner, output, resume, overlay_dir, as_json) -> None:
+    """``predict --output``: stream the records, print a summary (JSON with --json), exit 0, 1 or 2."""
+    import json
+
+    from tumorscope.predict import predict_to_file
+
+    def progress(rows, count):
+        if count > 1 and sys.stderr.isatty():
+            with click.progressbar(rows, length=count, label="analysing", file=sys.stderr) as bar:
+                yield from bar
+        else:
+            yield from rows
+
+    with _exit_on(FileExistsError, ValueError, OSError):
+        summary = predict_to_file(items, runner, output, resume, overlay_dir, progress)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        rate = f", {summary['images_per_s']} images/s" if summary["images_per_s"] else ""
+        click.echo(f"{output}: {summary['written']} record(s) written ({summary['failed']} failed), "
+                   f"{summary['skipped']} already recorded skipped, {summary['seconds']:.1f} s{rate}. {DISCLAIMER}")
+    sys.exit(1 if summary["failed"] else 0)
 
 
 @main.command("models")
@@ -198,11 +271,8 @@ def models_cmd(model_dir, as_json):
 
     from tumorscope.inventory import format_inventory, inventory
 
-    try:
+    with _exit_on(FileNotFoundError, OSError, ValueError):
         report = inventory(model_dir)
-    except (FileNotFoundError, OSError, ValueError) as exc:
-        click.echo("error: " + " ".join(str(exc).split()), err=True)
-        sys.exit(2)
     click.echo(json.dumps(report, indent=2) if as_json else format_inventory(report))
     sys.exit(1 if report["missing"] or any(m["sha256_matches"] is False for m in report["models"]) else 0)
 
@@ -219,22 +289,22 @@ def models_cmd(model_dir, as_json):
               help="Inference threads per model (default: the backend's).")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20, show_default=True,
               help="Largest accepted upload; bigger ones get HTTP 413.")
-def serve_cmd(host, port, model_dir, backend, threads, max_upload_mb):
+@click.option("--max-concurrent", type=click.IntRange(min=1), default=None,
+              help="Analyses run at once; more uploads wait for a slot (default: one per CPU core).")
+def serve_cmd(host, port, model_dir, backend, threads, max_upload_mb, max_concurrent):
     """Run the web app: upload an MRI slice, see the class, confidences, tumor overlay and area.
 
-    Development-grade threaded server without debug mode; for production run a WSGI server, e.g.
-    gunicorn -w 2 'tumorscope.web:create_app()' (models from TUMORSCOPE_MODELS).
+    Development-grade threaded server without debug mode; stops cleanly on Ctrl+C or SIGTERM. For
+    production run gunicorn -k gthread --threads 4 -w 2 'tumorscope.web:create_app()' (models from
+    TUMORSCOPE_MODELS) or put a buffering reverse proxy in front; see the README.
     """
     try:
         from tumorscope.web import serve
     except ImportError as exc:
         click.echo(f"error: the web app needs Flask ({exc}); run `pip install tumorscope[web]`", err=True)
         sys.exit(2)
-    try:
-        serve(host, port, model_dir, backend, threads, max_upload_mb, echo=click.echo)
-    except (FileNotFoundError, ValueError, RuntimeError, ImportError, OSError) as exc:
-        click.echo("error: " + " ".join(str(exc).split()), err=True)
-        sys.exit(2)
+    with _exit_on(FileNotFoundError, ValueError, RuntimeError, ImportError, OSError):
+        serve(host, port, model_dir, backend, threads, max_upload_mb, echo=click.echo, max_concurrent=max_concurrent)
 
 
 def _export_formats_help() -> str:
@@ -255,22 +325,24 @@ def _export_formats_help() -> str:
 @click.option("--validation-count", type=click.IntRange(min=1), default=200, show_default=True,
               help="Val-split images on which each artifact is compared with the Keras original.")
 @click.option("--min-agreement", type=click.FloatRange(0, 1), default=None,
-              help="Classifier: least top-1 agreement with Keras [default: per format, looser for int8].")
+              help="Classifier: least top-1 agreement with Keras [default: per format, tumorscope/assess/limits.json].")
 @click.option("--max-prob-delta", type=click.FloatRange(min=0), default=None,
-              help="Classifier: largest |probability difference| [default: per format].")
+              help="Largest |probability difference| to Keras [default: per format, where limits.json sets one].")
 @click.option("--min-dice", type=click.FloatRange(0, 1), default=None,
-              help="Segmenter: least mean Dice between thresholded masks [default: per format].")
+              help="Segmenter: least mean Dice between the Keras and the exported masks [default: per format].")
 @click.option("--onnx-calibration", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
               show_default=True, help="ONNX Runtime calibration method of onnx-int8.")
+@click.option("--trust-count", type=click.IntRange(min=0), default=2000, show_default=True,
+              help="Classifier: TRAINING images the input check (not-a-brain-MRI detector) is fitted on; the "
+                   "artifacts also get features and class-map outputs. 0: probabilities only, no input check.")
 def export_cmd(model_path, formats, out_dir, data, calibration_count, validation_count, min_agreement,
-               max_prob_delta, min_dice, onnx_calibration):
+               max_prob_delta, min_dice, onnx_calibration, trust_count):
     """Export a Keras model to ONNX / TFLite (fp32 and quantized), each validated against the original.
 
     Exit code 0 when every format passed, 1 when any failed (nothing written for it), 2 on bad input.
     """
     from tumorscope.export import (
         ExportValidationError,
-        default_tolerances,
         export_model,
         parse_formats,
         raise_on_failure,
@@ -281,15 +353,13 @@ def export_cmd(model_path, formats, out_dir, data, calibration_count, validation
         chosen = parse_formats(formats)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--formats") from exc
-    tolerances = {f.name: default_tolerances(f).override(min_agreement=min_agreement, max_prob_delta=max_prob_delta,
-                                                         min_dice=min_dice) for f in chosen if f.backend != "keras"}
-    try:
+    given = {"min_agreement": min_agreement, "max_prob_delta": max_prob_delta, "min_parity_dice": min_dice}
+    limits = {f.name: {k: v for k, v in given.items() if v is not None} for f in chosen if f.backend != "keras"}
+    with _exit_on(FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError, OSError):
         results = export_model(model_path, chosen, out_dir=out_dir, data_root=_data_root(data),
-                               tolerances=tolerances, calibration_count=calibration_count,
-                               validation_count=validation_count, onnx_calibration=onnx_calibration)
-    except (FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError, OSError) as exc:
-        click.echo("error: " + " ".join(str(exc).split()), err=True)
-        sys.exit(2)
+                               limits=limits, calibration_count=calibration_count,
+                               validation_count=validation_count, onnx_calibration=onnx_calibration,
+                               trust_count=trust_count)
     click.echo(results_table(results))
     written = [r.path.name for r in results if r.passed and r.format != "keras"]
     click.echo(f"wrote {len(written)} artifacts (each + .spec.json) to {out_dir}: {', '.join(written) or 'none'}. "
@@ -339,7 +409,7 @@ def bench_cmd(task, formats, model_dir, data, split, limit, runs, warmup, thread
     from tumorscope.bench import render
     from tumorscope.bench.harness import benchmark
 
-    try:
+    with _exit_on(FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError, OSError):
         report = benchmark(task, formats, model_dir=model_dir, data_root=data, split=split, limit=limit, runs=runs,
                            warmup=warmup, threads=threads, batch=batch, cache_dir=cache_dir, thresholds=thresholds,
                            log=lambda line: click.echo(line, err=True))
@@ -347,9 +417,6 @@ def bench_cmd(task, formats, model_dir, data, split, limit, runs, warmup, thread
                                                              (render.write_markdown, markdown_path),
                                                              (render.write_csv, csv_path),
                                                              (render.write_plot, plot_path)) if path]
-    except (FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError, OSError) as exc:
-        click.echo("error: " + " ".join(str(exc).split()), err=True)
-        sys.exit(2)
     click.echo(render.to_markdown(report))
     for path in written:
         click.echo(f"wrote {path}", err=True)

@@ -11,10 +11,13 @@ import numpy as np
 from tumorscope.datasets import SplitItem
 from tumorscope.runtime.preprocess import load_image, resize_mask, resize_to_input, scale_pixels
 
-__all__ = ["load_images", "load_masks", "augment", "random_affine", "BRIGHTNESS_RANGE", "CONTRAST_RANGE"]
+__all__ = ["load_images", "load_masks", "augment", "random_affine", "BRIGHTNESS_RANGE", "CONTRAST_RANGE",
+           "GAMMA_RANGE"]
 
 BRIGHTNESS_RANGE = (0.8, 1.2)
-CONTRAST_RANGE = (0.8, 1.2)
+CONTRAST_RANGE = (0.75, 1.3)
+GAMMA_RANGE = (0.7, 1.5)
+"""Gamma ``x ** g`` drawn log-uniformly: shifts the intensity histogram as sequences and windowing do."""
 SCALE_RANGE = (0.9, 1.1)
 MAX_ROTATION_DEG = 15.0
 MAX_SHIFT = 0.08
@@ -29,9 +32,11 @@ def load_images(items: Sequence[SplitItem], size: tuple[int, int]) -> np.ndarray
 
 
 def load_masks(items: Sequence[SplitItem], size: tuple[int, int]) -> np.ndarray:
-    """Read and resize every item's mask: ``(N, H, W)`` uint8 in {0, 1}."""
-    out = np.empty((len(items), *size), dtype=np.uint8)
+    """Read and resize every item's mask: ``(N, H, W)`` uint8 in {0, 1}; all zeros where ``mask`` is None."""
+    out = np.zeros((len(items), *size), dtype=np.uint8)
     for i, item in enumerate(items):
+        if item.mask is None:
+            continue
         mask = cv2.imread(str(item.mask), cv2.IMREAD_GRAYSCALE)
         if mask is None:
             raise ValueError(f"{item.mask}: not a readable mask image")
@@ -42,7 +47,8 @@ def load_masks(items: Sequence[SplitItem], size: tuple[int, int]) -> np.ndarray:
 def augment(
     images: np.ndarray, rng: np.random.Generator, masks: np.ndarray | None = None, flip: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Random brightness and contrast (each x0.8-1.2) and horizontal flips, then scale to [0, 1].
+    """Random gamma, contrast and brightness (``GAMMA_RANGE``, ``CONTRAST_RANGE``, ``BRIGHTNESS_RANGE``)
+    and horizontal flips, then scale to [0, 1].
 
     Args:
         images: ``(N, H, W, 3)`` uint8.
@@ -53,6 +59,8 @@ def augment(
     """
     x = scale_pixels(images)
     n = len(x)
+    gamma = np.exp(rng.uniform(*np.log(GAMMA_RANGE), size=(n, 1, 1, 1))).astype(np.float32)
+    x = np.power(x, gamma)
     brightness = rng.uniform(*BRIGHTNESS_RANGE, size=(n, 1, 1, 1)).astype(np.float32)
     contrast = rng.uniform(*CONTRAST_RANGE, size=(n, 1, 1, 1)).astype(np.float32)
     mean = x.mean(axis=(1, 2, 3), keepdims=True)

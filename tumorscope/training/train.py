@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tumorscope.datasets import CLASS_NAMES, SEED, SplitItem, classification_items, segmentation_items
+from tumorscope.datasets import BRISC, CLASS_NAMES, SEED, SplitItem, classification_items, segmentation_items
 from tumorscope.runtime.preprocess import scale_pixels
 from tumorscope.runtime.spec import ModelSpec, save_spec
 from tumorscope.training.data import augment, load_images, load_masks, random_affine
@@ -29,7 +29,11 @@ from tumorscope.training.models import (
     dice_coefficient,
 )
 
-__all__ = ["TrainResult", "train_classifier", "train_segmenter", "save_for_inference", "library_versions"]
+__all__ = ["TrainResult", "train_classifier", "train_segmenter", "save_for_inference", "library_versions",
+           "source_balanced_weights", "TUMOR_FREE_SHARE"]
+
+TUMOR_FREE_SHARE = 0.2
+"""Share of each segmenter training batch drawn from tumour-free slices (empty masks)."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,39 @@ def _subset(items: list[SplitItem], limit: int | None, seed: int) -> list[SplitI
     return [items[i] for i in sorted(chosen)]
 
 
-class _CachedFeatures(keras.utils.PyDataset):
-    """Batches of cached block-4 features, one random augmented copy per image and epoch."""
+def source_balanced_weights(items: list[SplitItem]) -> np.ndarray:
+    """Sampling weights that give the tumour-free class's two sources equal shares.
 
-    def __init__(self, features: list[np.ndarray], labels: np.ndarray, batch_size: int, seed: int):
+    Nickparvar's ``notumor`` images are mostly axial T2/FLAIR (Br35H) while the tumour classes are
+    T1 contrast-enhanced in every plane, so plane and sequence alone would predict the label. The
+    BRISC tumour-free T1 slices (every plane) get the same total weight as the Nickparvar ones; the
+    class's total weight and every other item's weight (1) are unchanged.
+
+    Returns:
+        ``(N,)`` float64 weights, mean 1 over the class.
+    """
+    notumor = CLASS_NAMES.index("notumor")
+    brisc = np.array([i.label == notumor and BRISC in i.image.parts for i in items])
+    other = np.array([i.label == notumor for i in items]) & ~brisc
+    weights = np.ones(len(items))
+    if brisc.any() and other.any():
+        total = brisc.sum() + other.sum()
+        weights[brisc] = total / 2 / brisc.sum()
+        weights[other] = total / 2 / other.sum()
+    return weights
+
+
+class _CachedFeatures(keras.utils.PyDataset):
+    """Batches of cached block-4 features, one random augmented copy per image and epoch.
+
+    Each epoch draws ``N`` items with replacement, with probability proportional to ``weights``.
+    """
+
+    def __init__(self, features: list[np.ndarray], labels: np.ndarray, batch_size: int, seed: int,
+                 weights: np.ndarray):
         super().__init__()
         self.features, self.labels, self.batch_size = features, labels, batch_size
+        self.probabilities = weights / weights.sum()
         self.rng = np.random.default_rng(seed)
         self.on_epoch_end()
 
@@ -72,7 +103,7 @@ class _CachedFeatures(keras.utils.PyDataset):
         return int(np.ceil(len(self.labels) / self.batch_size))
 
     def on_epoch_end(self) -> None:
-        self.order = self.rng.permutation(len(self.labels))
+        self.order = self.rng.choice(len(self.labels), size=len(self.labels), p=self.probabilities)
         self.copy = self.rng.integers(0, len(self.features), size=len(self.labels))
 
     def __getitem__(self, index: int):
@@ -183,7 +214,7 @@ def train_classifier(
     del train_images
     val_x = _cache_features(stem, load_images(val_items, input_size), out / "cache" / "features_val.npy", None)
     val_data = (np.asarray(val_x, dtype=np.float32), y_val)
-    train_data = _CachedFeatures(copies, y_train, batch_size, seed)
+    train_data = _CachedFeatures(copies, y_train, batch_size, seed, source_balanced_weights(train_items))
 
     epochs_run = 0
     for tag, epochs, trainable in (("phase1", head_epochs, ()), ("phase2", finetune_epochs, FINE_TUNE_LAYERS)):
@@ -209,11 +240,18 @@ def train_classifier(
 
 
 class _SegmentationBatches(keras.utils.PyDataset):
-    """Shuffled, augmented batches of (image, mask) for the U-Net."""
+    """Shuffled, augmented batches of (image, mask) for the U-Net.
 
-    def __init__(self, images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int):
+    Every batch holds ``round(batch_size * tumor_free_share)`` tumour-free slices (empty masks, drawn
+    at random from ``tumor_free``) and tumour slices for the rest; an epoch covers every tumour slice once.
+    """
+
+    def __init__(self, images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int,
+                 tumor_free: np.ndarray | None = None, tumor_free_share: float = 0.0):
         super().__init__()
-        self.images, self.masks, self.batch_size = images, masks, batch_size
+        self.images, self.masks, self.tumor_free = images, masks, tumor_free
+        self.n_free = round(batch_size * tumor_free_share) if tumor_free is not None and len(tumor_free) else 0
+        self.batch_size = batch_size - self.n_free
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(images))
 
@@ -225,7 +263,12 @@ class _SegmentationBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        images, masks = random_affine(self.images[rows], self.masks[rows], self.rng)
+        images, masks = self.images[rows], self.masks[rows]
+        if self.n_free:
+            free = self.tumor_free[self.rng.integers(0, len(self.tumor_free), size=self.n_free)]
+            images = np.concatenate([images, free])
+            masks = np.concatenate([masks, np.zeros((self.n_free, *masks.shape[1:]), dtype=masks.dtype)])
+        images, masks = random_affine(images, masks, self.rng)
         x, y = augment(images, self.rng, masks)
         return x, y[..., None].astype(np.float32)
 
@@ -246,10 +289,15 @@ def train_segmenter(
     seed: int = SEED,
     verbose: int = 2,
     init_from: Path | None = None,
+    extra_data: bool = True,
+    tumor_free_share: float = TUMOR_FREE_SHARE,
 ) -> TrainResult:
     """Train the U-Net with BCE + Dice loss and save ``out_dir/segmenter.keras`` (+ spec).
 
-    Augmentation: random scale/rotation/shift, flips, brightness and contrast. Resumes from
+    Training data: Figshare's train blocks plus, with ``extra_data``, the leak-filtered BRISC
+    train masks (``brisc-train``) and a ``tumor_free_share`` of every batch from tumour-free slices
+    (``notumor-train``). Validation: Figshare's val blocks (the model-selection metric).
+    Augmentation: random scale/rotation/shift, flips, gamma, brightness and contrast. Resumes from
     ``out_dir/backup`` when rerun with the same ``out_dir``; ``init_from`` (a .keras or
     .weights.h5 of the same architecture) warm-starts a new run from earlier weights.
     """
@@ -257,10 +305,15 @@ def train_segmenter(
     keras.utils.set_random_seed(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_items = _subset(segmentation_items(data_root, "train"), limit, seed)
+    train_items = segmentation_items(data_root, "train")
+    free_items: list[SplitItem] = []
+    if extra_data:
+        train_items += segmentation_items(data_root, "brisc-train")
+        free_items = _subset(segmentation_items(data_root, "notumor-train"), limit, seed)
+    train_items = _subset(train_items, limit, seed)
     val_items = _subset(segmentation_items(data_root, "val"), limit, seed)
     train_data = _SegmentationBatches(load_images(train_items, input_size), load_masks(train_items, input_size),
-                                      batch_size, seed)
+                                      batch_size, seed, load_images(free_items, input_size), tumor_free_share)
     val_data = (scale_pixels(load_images(val_items, input_size)),
                 load_masks(val_items, input_size)[..., None].astype(np.float32))
     model = build_segmenter(input_size, base_filters, depth, encoder, backbone_weights)
@@ -277,7 +330,8 @@ def train_segmenter(
     best = float(max(history.history["val_dice"]))
     spec = ModelSpec(task="segmenter", input_size=input_size, labels=("tumor",), output_name="mask",
                      versions=library_versions())
-    summary = {"task": "segmenter", "seed": seed, "n_train": len(train_items), "n_val": len(val_items),
+    summary = {"task": "segmenter", "seed": seed, "n_train": len(train_items), "n_tumor_free": len(free_items),
+               "tumor_free_share": tumor_free_share if free_items else 0.0, "n_val": len(val_items),
                "epochs": len(history.epoch), "val_dice_soft": best, "encoder": encoder, "depth": depth,
                "base_filters": base_filters, "batch_size": batch_size, "learning_rate": learning_rate,
                "init_from": str(init_from) if init_from else None, "versions": spec.versions}
