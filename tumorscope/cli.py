@@ -258,6 +258,39 @@ def _predict_to_file(items, runner, output, resume, overlay_dir, as_json) -> Non
     sys.exit(1 if summary["failed"] else 0)
 
 
+@main.command("ray-predict")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--output", type=click.Path(dir_okay=False), required=True,
+              help="The .jsonl or .csv result file (same records as predict --output), written by this driver.")
+@click.option("--resume", is_flag=True, help="Skip the inputs already recorded in --output and append.")
+@_model_dir_option
+@click.option("--backend", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Ray actors, each with its own copy of the models.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Inference threads (and Ray CPUs) per actor.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Paths per map_batches call.")
+@click.option("--address", default=None,
+              help="Ray cluster to join ('auto': the one this node belongs to) [default: a local Ray].")
+@click.option("--provider", "providers", multiple=True, help="ONNX Runtime execution provider (as for predict).")
+def ray_predict_cmd(inputs, output, resume, model_dir, backend, workers, threads, batch_size, address, providers):
+    """Score files, folders or globs on a Ray cluster (needs `pip install "tumorscope[ray]"`).
+
+    Images must be readable at the same path on every node; the models travel from this machine. Exit code 0
+    when every input was analysed, 1 when any failed, 2 on bad input or missing models / Ray.
+    """
+    from tumorscope.predict import expand_inputs
+    from tumorscope.ray_runner import ray_predict
+
+    with _exit_on(FileNotFoundError, FileExistsError, ValueError, ImportError, OSError):
+        summary = ray_predict(expand_inputs(inputs), output, model_dir, backend, workers, threads, batch_size,
+                              resume, providers or None, address, log=lambda line: click.echo(line, err=True))
+    click.echo(f"{output}: {summary['written']} record(s) written ({summary['failed']} failed), "
+               f"{summary['skipped']} already recorded skipped, {summary['seconds']:.1f} s. {DISCLAIMER}")
+    sys.exit(1 if summary["failed"] else 0)
+
+
 @main.command("models")
 @_model_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
