@@ -1,7 +1,8 @@
 """Compare `tumorscope predict` results of a reference platform (x86-64) with another one (emulated aarch64).
 
 Per backend, each image must have the same label on both platforms, every class probability within
-``--prob-tol`` (absolute) and a tumor mask Dice of at least ``--min-dice``. Int8 kernels differ between
+``--prob-tol`` (absolute) and a tumor mask Dice of at least ``--min-dice``; the defaults are the
+``across_platforms`` limits of the one limits file, ``tumorscope/assess/limits.json``. Int8 kernels differ between
 ARM (NEON) and x86 (AVX2/VNNI) in accumulation order and requantization rounding, so outputs may move by a
 few quantization steps; the tolerances absorb that and nothing more. Both sides' ``timings_ms`` are shown,
 the ARM side labelled "emulated, not Pi speed" (qemu user-mode emulation is many times slower than a Pi).
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from tumorscope import DISCLAIMER
+from tumorscope.assess.limits import load_limits
 from tumorscope.metrics import dice
 
 __all__ = [
@@ -42,9 +44,10 @@ __all__ = [
     "main",
 ]
 
-PROB_TOL = 0.02
+_LIMITS = load_limits().across_platforms
+PROB_TOL = _LIMITS["max_prob_delta"]
 """Largest allowed absolute difference of any class probability between the two platforms."""
-MIN_DICE = 0.98
+MIN_DICE = _LIMITS["min_parity_dice"]
 """Smallest allowed Dice between the two platforms' tumor masks of one image (1.0 when both are empty)."""
 
 

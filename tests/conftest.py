@@ -81,16 +81,16 @@ def tiny_exports(tmp_path_factory, tiny_classifier_keras, tiny_segmenter_keras) 
     its probability deltas (tests/export) rather than to Dice.
     """
     pytest.importorskip("tf2onnx")
-    from tumorscope.export import FORMAT_NAMES, Tolerances, export_model, synthetic_images
+    from tumorscope.export import FORMAT_NAMES, export_model, synthetic_images
 
     out = tmp_path_factory.mktemp("tiny_exports")
     calibration, validation = synthetic_images(32, TINY_SIZE, seed=1), synthetic_images(16, TINY_SIZE, seed=2)
-    lenient_dice = {name: Tolerances(min_agreement=0.97, max_prob_delta=0.25, min_dice=0.0) for name in FORMAT_NAMES}
+    lenient_dice = {name: {"max_prob_delta": 0.25, "min_parity_dice": 0.0} for name in FORMAT_NAMES}
     exports = {}
-    for task, keras_path, tolerances in (("classifier", tiny_classifier_keras, None),
+    for task, keras_path, limits in (("classifier", tiny_classifier_keras, None),
                                          ("segmenter", tiny_segmenter_keras, lenient_dice)):
         results = export_model(keras_path, FORMAT_NAMES, out_dir=out, calibration=calibration,
-                               validation=validation, tolerances=tolerances)
+                               validation=validation, limits=limits)
         failed = [r.error for r in results if not r.passed]
         if failed:
             pytest.fail(f"tiny {task} export failed: {failed}")

@@ -15,6 +15,7 @@ import cv2
 
 from tumorscope import DISCLAIMER
 from tumorscope.runtime import Analysis, BackendOptions, Pipeline, resolve_model_dir
+from tumorscope.runtime.errors import one_line
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -98,7 +99,7 @@ def _write_overlay(analysis: Analysis, path: Path) -> str | None:
     try:
         ok = cv2.imwrite(str(path), cv2.cvtColor(analysis.overlay(), cv2.COLOR_RGB2BGR))
     except (cv2.error, ValueError) as exc:
-        return f"{path}: cannot write overlay ({(str(exc).strip().splitlines() or ['error'])[0]})"
+        return f"{path}: cannot write overlay ({one_line(exc, 200)})"
     return None if ok else f"{path}: cannot write overlay; check that the folder is writable"
 
 

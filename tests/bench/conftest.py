@@ -99,12 +99,11 @@ def make_model_dir(tiny_exports, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def gate_thresholds(tmp_path_factory) -> Path:
-    """The committed thresholds without the task-level accuracy/Dice floors (the tiny models are untrained)."""
-    from tumorscope.bench.thresholds import DEFAULT_THRESHOLDS
+    """The committed limits without the ground-truth floors (the tiny models are untrained)."""
+    from tumorscope.assess.limits import LIMITS_FILE
 
-    raw = json.loads(DEFAULT_THRESHOLDS.read_text(encoding="utf-8"))
-    for section in ("classifier", "segmenter"):
-        raw[section] = {"formats": raw[section]["formats"]}
+    raw = json.loads(LIMITS_FILE.read_text(encoding="utf-8"))
+    del raw["agreement_with_ground_truth"]
     path = tmp_path_factory.mktemp("gate") / "thresholds.json"
     path.write_text(json.dumps(raw), encoding="utf-8")
     return path

@@ -63,4 +63,4 @@ def test_bad_input_exits_2_with_one_line(bench_root, tmp_path):
     assert result.exit_code == 2 and "unknown model format 'onnx-int4'" in result.stderr
     result = _bench("--task", "classifier", "--model-dir", tmp_path / "models", "--data", bench_root,
                     "--thresholds", tmp_path / "none.json")
-    assert result.exit_code == 2 and "thresholds file not found" in result.stderr
+    assert result.exit_code == 2 and "limits file not found" in result.stderr

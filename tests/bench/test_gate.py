@@ -1,46 +1,15 @@
-"""The committed gate config and the threshold checks on hand-made rows."""
+"""The bench gate (``bench --check``) on hand-made rows against the one limits file."""
 
 from __future__ import annotations
 
 import json
 
-import pytest
-
-from tumorscope.bench.thresholds import DEFAULT_THRESHOLDS, check_rows, load_thresholds, parity_failures
+from tumorscope.assess.limits import Limits, load_limits
+from tumorscope.bench.gate import check_rows, parity_failures
 
 
 def _row(fmt: str, status: str = "ok", **values) -> dict:
     return {"format": fmt, "status": status, "error": None, **values}
-
-
-def test_committed_thresholds_hold_the_issue_int8_tolerances():
-    limits = load_thresholds()
-    for fmt in ("onnx-int8", "tflite-int8"):
-        classifier = limits["classifier"]["formats"][fmt]
-        assert classifier["min_agreement"] >= 0.99 and classifier["max_accuracy_drop"] <= 0.01
-        assert limits["segmenter"]["formats"][fmt]["max_dice_drop"] <= 0.01
-    assert limits["classifier"]["min_accuracy"] > 0.9 and limits["segmenter"]["min_dice"] > 0.5
-    assert "_about" not in limits
-
-
-@pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "not valid JSON"),
-    ('{"detector": {}}', "unknown section 'detector'"),
-    ('{"classifier": {"min_dice": 0.5}}', "classifier.min_dice is not a known limit"),
-    ('{"classifier": {"formats": {"onnx-int8": {"min_parity_dice": 0.9}}}}', "unknown keys ['min_parity_dice']"),
-    ('{"classifier": {"formats": {"onnx-int4": {}}}}', "unknown model format 'onnx-int4'"),
-    ('{"segmenter": {"min_dice": -1}}', "must be a finite number >= 0"),
-])
-def test_bad_thresholds_files_are_refused(tmp_path, content, message):
-    path = tmp_path / "thresholds.json"
-    path.write_text(content)
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")):
-        load_thresholds(path)
-
-
-def test_missing_thresholds_file_names_the_path(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.json"):
-        load_thresholds(tmp_path / "nope.json")
 
 
 def test_parity_failures_classifier():
@@ -67,27 +36,24 @@ def test_parity_failures_segmenter_and_missing_reference():
 
 
 def test_check_rows_lists_every_failure_once():
-    thresholds = {"classifier": {"min_accuracy": 0.9, "formats": {"onnx-int8": {"min_agreement": 0.99}}}}
+    limits = Limits(ground_truth={"classifier": {"min_accuracy": 0.9}},
+                    parity={"classifier": {"onnx-int8": {"min_agreement": 0.99}}})
     rows = [
         _row("keras", accuracy=0.95, agreement=1.0),
         _row("onnx-int8", "parity failed", accuracy=0.85, agreement=0.9),
         _row("tflite-int8", "export failed", error="tflite-int8: converter crashed"),
         _row("onnx", accuracy=0.95, agreement=1.0),
     ]
-    assert check_rows("classifier", rows, thresholds) == [
+    assert check_rows("classifier", rows, limits) == [
         "classifier onnx-int8: accuracy 0.8500 < min_accuracy 0.9",
         "classifier onnx-int8: agreement 0.9000 < min_agreement 0.99",
         "classifier tflite-int8: status 'export failed' (tflite-int8: converter crashed)",
     ]
-    assert check_rows("classifier", rows[:1] + rows[3:], thresholds) == []
+    assert check_rows("classifier", rows[:1] + rows[3:], limits) == []
 
 
 def test_check_rows_without_a_section_only_checks_statuses(tmp_path):
     path = tmp_path / "t.json"
-    path.write_text(json.dumps({"segmenter": {"min_dice": 0.5}}))
+    path.write_text(json.dumps({"agreement_with_ground_truth": {"segmenter": {"min_dice": 0.5}}}))
     rows = [_row("keras", accuracy=0.1), _row("onnx", "error: boom", error="boom")]
-    assert check_rows("classifier", rows, load_thresholds(path)) == ["classifier onnx: status 'error: boom' (boom)"]
-
-
-def test_default_thresholds_file_is_package_data():
-    assert DEFAULT_THRESHOLDS.name == "thresholds.json" and DEFAULT_THRESHOLDS.is_file()
+    assert check_rows("classifier", rows, load_limits(path)) == ["classifier onnx: status 'error: boom' (boom)"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tumorscope.assess.limits import Limits
 from tumorscope.bench.harness import ROW_FIELDS, _artifacts, benchmark
 from tumorscope.evaluation.evaluate import evaluate_classifier, evaluate_segmenter
 from tumorscope.export.formats import parse_formats
@@ -87,7 +88,7 @@ def test_accuracy_and_parity_match_evaluate(classifier_run, bench_root):
 def test_segmenter_dice_at_the_original_mask_size_matches_evaluate(bench_root, make_model_dir, cache_dir):
     model_dir = make_model_dir("segmenter", ("onnx", "onnx-int8", "tflite-int8"))
     report = benchmark("segmenter", ["onnx", "onnx-int8", "tflite-int8"], model_dir=model_dir, data_root=bench_root,
-                       cache_dir=cache_dir, thresholds={}, **SETTINGS)
+                       cache_dir=cache_dir, thresholds=Limits(), **SETTINGS)
     assert [r["format"] for r in report.rows] == ["keras", "onnx", "onnx-int8", "tflite-int8"]
     assert [r["status"] for r in report.rows] == ["ok"] * 4 and report.passed
     keras = report.rows[0]

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from tumorscope.assess.models import open_model
 from tumorscope.bench.worker import PREDICTIONS_FILE, RESULT_FILE, latency_stats, main, peak_rss_mb, run_worker
-from tumorscope.evaluation.models import open_model
 from tumorscope.runtime.preprocess import load_image, preprocess
 
 

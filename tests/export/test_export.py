@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from tumorscope.export import ExportValidationError, Tolerances, artifact_path, export_model, synthetic_images
+from tumorscope.export import ExportValidationError, artifact_path, export_model, synthetic_images
 from tumorscope.export.deps import require
 from tumorscope.export.exporter import raise_on_failure
 from tumorscope.export.formats import FORMAT_NAMES, get_format
@@ -113,9 +113,9 @@ def test_spec_round_trips_through_sidecar_and_onnx_metadata(tiny_exports, task):
 
 
 def test_artifacts_agree_with_keras_on_fresh_synthetic_images(tiny_exports):
-    from tumorscope.evaluation.models import open_model
+    from tumorscope.assess.models import open_model
+    from tumorscope.assess.parity import compare_outputs
     from tumorscope.export.exporter import run_batched
-    from tumorscope.export.validation import compare_outputs
 
     images = synthetic_images(24, SIZE, seed=11)  # not the calibration/validation images
     max_delta = {"none": 1e-4, "fp16": 5e-3, "dynamic": 0.02, "int8": 0.05}
@@ -139,11 +139,11 @@ def tiny_images():
 
 def test_failing_tolerance_fails_that_format_and_writes_nothing(tiny_classifier_keras, tiny_images, tmp_path):
     calibration, validation = tiny_images
-    impossible = Tolerances(min_agreement=1.01, max_prob_delta=1.0, min_dice=0.0)
+    impossible = {"min_agreement": 1.01, "max_prob_delta": 1.0}
     results = export_model(tiny_classifier_keras, ["onnx", "tflite"], out_dir=tmp_path, calibration=calibration,
-                           validation=validation, tolerances={"onnx": impossible})
+                           validation=validation, limits={"onnx": impossible})
     onnx, tflite = results
-    assert not onnx.passed and "agreement 1.0000 < 1.01" in onnx.error and onnx.checks["agreement"] == 1.0
+    assert not onnx.passed and "agreement 1.0000 < min_agreement 1.01" in onnx.error and onnx.checks["agreement"] == 1.0
     assert not onnx.path.exists() and not spec_path_for(onnx.path).exists()
     assert tflite.passed and tflite.error is None and tflite.path.is_file()
     with pytest.raises(ExportValidationError, match=r"1 of 2 formats: onnx: .*agreement"):
@@ -229,9 +229,10 @@ def test_in_graph_normalization_survives_every_backend(normalized_keras, tmp_pat
     import onnxruntime as ort
 
     calibration, validation = synthetic_images(32, SIZE, seed=1), synthetic_images(32, SIZE, seed=2)
-    loose = Tolerances(min_agreement=0.9, max_prob_delta=0.25, min_dice=0.0)  # random weights: tiny margins
+    loose = {"min_agreement": 0.9, "max_prob_delta": 0.25}  # random weights: tiny margins
     results = export_model(normalized_keras, ["onnx", "onnx-int8", "tflite-int8"], out_dir=tmp_path,
-                           calibration=calibration, validation=validation, tolerances=loose)
+                           calibration=calibration, validation=validation,
+                           limits={name: loose for name in ("onnx", "onnx-int8", "tflite-int8")})
     for result in results:
         assert result.passed, result.error  # the collapsed int8 input gave ~0.5 agreement
     for result in results[:2]:

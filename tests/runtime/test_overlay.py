@@ -22,24 +22,26 @@ def test_overlay_tints_only_mask_pixels_and_adds_a_legend(rng, size):
     mask = np.zeros(size, bool)
     mask[size[0] // 4 : size[0] // 2, size[1] // 3 : size[1] // 2] = True
     analysis = _analysis(image, mask)
-    out = render_overlay(image, analysis)
+    out = analysis.overlay()
     assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[1:] == (size[1], 3) and out.shape[0] > size[0]
     changed = (out[: size[0]] != image).any(axis=2)
     assert not (changed & ~mask).any(), "pixels outside the mask changed"
     assert changed[mask].mean() > 0.95, "tumor pixels are tinted"
     legend = out[size[0] :]
     assert len(np.unique(legend.reshape(-1, 3), axis=0)) > 2, "legend has text"
-    assert np.array_equal(analysis.overlay(), out)
+    direct = render_overlay(image, mask, ["glioma  80.0%", "tumor"], "x.png")
+    assert np.array_equal(direct[: size[0]], out[: size[0]])  # the same drawing; only the legend text differs
 
 
 def test_overlay_without_tumor_is_the_image_plus_legend(rng):
     image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    out = render_overlay(image, _analysis(image, np.zeros((64, 64), bool)))
+    out = _analysis(image, np.zeros((64, 64), bool)).overlay()
     assert np.array_equal(out[:64], image)
 
 
 def test_overlay_refuses_a_mismatched_image(rng):
     image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    analysis = _analysis(image, np.zeros((64, 64), bool))
     with pytest.raises(ValueError, match="x.png"):
-        render_overlay(image[:32], analysis)
+        render_overlay(image[:32], np.zeros((64, 64), bool), ["glioma", "no tumor region found"], "x.png")
+    with pytest.raises(ValueError, match="x.png"):
+        _analysis(image[:32], np.zeros((64, 64), bool)).overlay()

@@ -193,19 +193,20 @@ def test_pipeline_decodes_files_and_bytes_the_same_way(onnx_pipeline, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("call", "message"),
+    ("call", "message", "kind"),
     [
-        (lambda p, tmp: p.analyze_bytes(b"", "empty.png"), "empty.png: file is empty"),
-        (lambda p, tmp: p.analyze_bytes(b"GIF89a nonsense", "x.gif"), "x.gif: not a readable image"),
-        (lambda p, tmp: p.analyze_path(tmp / "missing.png"), "missing.png: file not found"),
-        (lambda p, tmp: p.analyze(np.zeros((9, 9), np.float64), "arr"), "arr: expected a uint8"),
+        (lambda p, tmp: p.analyze_bytes(b"", "empty.png"), "empty.png: file is empty", "decode"),
+        (lambda p, tmp: p.analyze_bytes(b"GIF89a nonsense", "x.gif"), "x.gif: not a readable image", "decode"),
+        (lambda p, tmp: p.analyze_path(tmp / "missing.png"), "missing.png: file not found", "decode"),
+        (lambda p, tmp: p.analyze(np.zeros((9, 9), np.float64), "arr"), "arr: expected a uint8", "input"),
     ],
 )
-def test_pipeline_failures_are_results_not_exceptions(onnx_pipeline, tmp_path, call, message):
+def test_pipeline_failures_are_results_not_exceptions(onnx_pipeline, tmp_path, call, message, kind):
     analysis = call(onnx_pipeline, tmp_path)
     assert not analysis.ok and message in analysis.error and "\n" not in analysis.error
+    assert analysis.error.kind == kind
     row = analysis.to_dict()
-    assert tuple(row) == RESULT_KEYS
+    assert tuple(row) == RESULT_KEYS and row["error_kind"] == kind and type(row["error"]) is str
     assert all(row[k] is None for k in ("label", "confidence", "probabilities", "tumor_area_pct", "bbox"))
     with pytest.raises(ValueError, match="nothing to draw|no decoded image"):
         analysis.overlay()

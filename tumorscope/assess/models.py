@@ -35,11 +35,26 @@ class KerasBackend:
         self.model = None
 
 
-def open_model(path: str | Path, options: BackendOptions | None = None) -> InferenceBackend:
-    """Open ``.keras`` (TensorFlow), ``.onnx`` or ``.tflite`` with its spec sidecar."""
+def open_model(path: str | Path, options: BackendOptions | None = None, task: str | None = None) -> InferenceBackend:
+    """Open ``.keras`` (TensorFlow), ``.onnx`` or ``.tflite`` with its spec sidecar.
+
+    Args:
+        path: the artifact.
+        options: backend threads / providers.
+        task: when given, the spec's task must be this one (``classifier`` or ``segmenter``).
+
+    Raises:
+        FileNotFoundError: model or spec missing. ValueError: unsupported suffix, bad spec, or another task.
+        RuntimeError: the backend cannot load the file. ImportError: TensorFlow missing for ``.keras``.
+    """
     path = Path(path)
     if path.suffix.lower() != ".keras":
-        return open_backend(path, options)
-    if not path.is_file():
+        model = open_backend(path, options)
+    elif not path.is_file():
         raise FileNotFoundError(f"{path}: model file not found")
-    return KerasBackend(path, load_spec(path), options or BackendOptions())
+    else:
+        model = KerasBackend(path, load_spec(path), options or BackendOptions())
+    if task is not None and model.spec.task != task:
+        model.close()
+        raise ValueError(f"{path}: the spec says this is a {model.spec.task} model, not a {task}")
+    return model

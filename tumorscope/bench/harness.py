@@ -19,17 +19,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 import tumorscope
 from tumorscope import DISCLAIMER, metrics
+from tumorscope.assess.items import label_positions, pick_evenly, read_mask
+from tumorscope.assess.limits import Limits, load_limits
+from tumorscope.assess.parity import compare_outputs, mean_mask_dice
+from tumorscope.bench.gate import check_rows, parity_failures
 from tumorscope.bench.machine import library_versions, machine_info
-from tumorscope.bench.thresholds import DEFAULT_THRESHOLDS, check_rows, load_thresholds, parity_failures
 from tumorscope.bench.worker import PREDICTIONS_FILE, RESULT_FILE
-from tumorscope.datasets import CLASS_NAMES, SplitItem, classification_items, resolve_data_root, segmentation_items
-from tumorscope.evaluation.evaluate import MASK_LEVEL, subset
+from tumorscope.datasets import SplitItem, classification_items, resolve_data_root, segmentation_items
 from tumorscope.export.formats import FORMAT_NAMES, ExportFormat, artifact_path, parse_formats
+from tumorscope.runtime.errors import DecodeError, one_line
 from tumorscope.runtime.postprocess import mask_at_size
 
 __all__ = ["BenchReport", "ROW_FIELDS", "TASKS", "CACHE_ENV", "default_cache_dir", "benchmark"]
@@ -54,7 +56,7 @@ class BenchReport:
 
     Attributes:
         header: ``{"task", "split", "n_images", "threads", "batch", "runs", "warmup", "date", "model_dir",
-            "thresholds", "machine": {...}, "versions": {...}, "tumorscope", "disclaimer"}``.
+            "thresholds" (the limits file), "machine": {...}, "versions": {...}, "tumorscope", "disclaimer"}``.
         rows: dicts with the keys ``ROW_FIELDS[task]``; None where a value is unavailable.
         failures: every failed threshold (``check_rows``), one line each; empty when the gate passes.
     """
@@ -80,19 +82,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "tumorscope" / "bench"
 
 
-def _one_line(text: object, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _empty_row(task: str, fmt: str, **values: object) -> dict:
     return {key: None for key in ROW_FIELDS[task]} | {"format": fmt} | values
 
 
 def _failed(task: str, fmt: str, status: str, error: str, path: Path | None, source: str | None) -> dict:
     size = round(path.stat().st_size / 2**20, 3) if path is not None and path.is_file() else None
-    status = status if status == "export failed" else f"error: {_one_line(error, 120)}"
-    return _empty_row(task, fmt, status=status, error=_one_line(error), source=source, size_mb=size,
+    status = status if status == "export failed" else f"error: {one_line(error, 120)}"
+    return _empty_row(task, fmt, status=status, error=one_line(error, 300), source=source, size_mb=size,
                       path=str(path) if path is not None else None)
 
 
@@ -111,7 +108,7 @@ def _export_missing(keras_path: Path, missing: list[ExportFormat], cache: Path, 
     try:
         results = export_model(keras_path, [f.name for f in missing], out_dir=cache, data_root=data_root)
     except (FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError, OSError) as exc:
-        return {f.name: (None, _one_line(exc)) for f in missing}
+        return {f.name: (None, one_line(exc, 300)) for f in missing}
     return {r.format: (r.path if r.passed else None, r.error) for r in results}
 
 
@@ -176,21 +173,13 @@ def _run_worker(path: Path, items_file: Path, work: Path, settings: dict, timeou
 
 
 def _read_mask(path: Path) -> np.ndarray | None:
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    return None if mask is None else mask > MASK_LEVEL
-
-
-def _class_order(probabilities: np.ndarray, labels: list[str], path: Path) -> np.ndarray:
-    """``(N, C)`` outputs in the model's label order -> ``(N, 4)`` in ``CLASS_NAMES`` order."""
-    missing = sorted(set(CLASS_NAMES) - set(labels))
-    if missing:
-        raise ValueError(f"{path}: spec labels {labels} lack the data classes {missing}")
-    return probabilities[:, [labels.index(name) for name in CLASS_NAMES]]
+    try:
+        return read_mask(path)
+    except DecodeError:
+        return None
 
 
 def _classifier_metrics(items: list[SplitItem], outputs: dict, reference: dict | None) -> dict:
-    from tumorscope.export.validation import compare_outputs
-
     kept, probabilities = outputs["kept"], outputs["predictions"]
     truth = np.array([items[i].label for i in kept])
     values = {"accuracy": metrics.accuracy(truth, probabilities.argmax(axis=1))}
@@ -221,7 +210,7 @@ def _segmenter_metrics(items: list[SplitItem], outputs: dict, reference: dict | 
     values: dict = {"dice": float(np.mean(scores)), "masks": masks}
     if reference is not None:
         common = sorted(set(masks) & set(reference["masks"]))
-        values["parity_dice"] = float(np.mean([metrics.dice(masks[i], reference["masks"][i]) for i in common]))
+        values["parity_dice"] = mean_mask_dice([reference["masks"][i] for i in common], [masks[i] for i in common])
         mine = maps[[kept.index(i) for i in common]]
         theirs = reference["predictions"][[reference["kept"].index(i) for i in common]]
         if mine.shape == theirs.shape:
@@ -238,7 +227,7 @@ def _measure(task: str, items: list[SplitItem], result: dict, work: Path, path: 
     predictions = np.load(work / PREDICTIONS_FILE)
     outputs = {"kept": result["kept"], "mask_threshold": result["mask_threshold"], "predictions": predictions}
     if task == "classifier":
-        outputs["predictions"] = _class_order(predictions, result["labels"], path)
+        outputs["predictions"] = predictions[:, label_positions(result["labels"], path)]
         return outputs | _classifier_metrics(items, outputs, reference)
     return outputs | _segmenter_metrics(items, outputs, reference, truth)
 
@@ -254,7 +243,7 @@ def _row(task: str, fmt: str, path: Path, source: str, result: dict, measured: d
             "parity_dice": 1.0, "max_prob_delta": 0.0}
         row[f"{'accuracy' if task == 'classifier' else 'dice'}_delta"] = 0.0
     if result["errors"]:
-        row["error"] = f"{len(result['errors'])} unreadable images, e.g. {_one_line(result['errors'][0]['error'])}"
+        row["error"] = f"{len(result['errors'])} unreadable images, e.g. {one_line(result['errors'][0]['error'], 300)}"
     return row
 
 
@@ -263,7 +252,7 @@ def _row(task: str, fmt: str, path: Path, source: str, result: dict, measured: d
 
 def _items(task: str, data_root: Path, split: str, limit: int | None) -> list[SplitItem]:
     find = classification_items if task == "classifier" else segmentation_items
-    items = subset(find(data_root, split), limit)
+    items = pick_evenly(find(data_root, split), limit)
     if not items:
         raise ValueError(f"split {split!r} has no images")
     return items
@@ -288,7 +277,7 @@ def benchmark(
     threads: int | None = None,
     batch: int = 16,
     cache_dir: str | Path | None = None,
-    thresholds: dict | str | Path | None = None,
+    thresholds: Limits | str | Path | None = None,
     timeout: float = WORKER_TIMEOUT_S,
     log: Callable[[str], None] | None = None,
 ) -> BenchReport:
@@ -306,7 +295,7 @@ def benchmark(
         threads: inference threads of every backend (default: the cores this process may use).
         batch: batch size of the throughput measurement and of the prediction pass.
         cache_dir: where missing artifacts are exported (default ``default_cache_dir()``).
-        thresholds: a ``load_thresholds`` dict or a file path (default: the committed ``thresholds.json``).
+        thresholds: a ``Limits`` or a limits file path (default: the committed ``tumorscope/assess/limits.json``).
         timeout: seconds one worker may take.
         log: called with one progress line per step (e.g. ``click.echo`` to stderr).
 
@@ -325,8 +314,7 @@ def benchmark(
                          f"{warmup}")
     log = log or (lambda _line: None)
     chosen = _formats(formats)
-    limits = thresholds if isinstance(thresholds, dict) else load_thresholds(thresholds)
-    format_limits = limits.get(task, {}).get("formats", {})
+    limits = thresholds if isinstance(thresholds, Limits) else load_limits(thresholds)
     model_dir = resolve_model_dir(model_dir)
     root = resolve_data_root(data_root)
     items = _items(task, root, split, limit)
@@ -360,7 +348,7 @@ def benchmark(
             if fmt.backend == "keras":
                 reference, reference_row = measured, row
             elif reference_row is not None and (
-                failures := parity_failures(task, row, reference_row, format_limits.get(fmt.name, {}))
+                failures := parity_failures(task, row, reference_row, limits.parity_for(task, fmt.name))
             ):
                 row["status"] = "parity failed"
                 row["error"] = "; ".join(failures)
@@ -369,7 +357,7 @@ def benchmark(
         "task": task, "split": split, "n_images": len(items), "limit": limit, **settings,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "model_dir": str(model_dir),
-        "thresholds": "(given as a dict)" if isinstance(thresholds, dict) else str(thresholds or DEFAULT_THRESHOLDS),
+        "thresholds": limits.source or "(given as Limits)",
         "machine": machine, "versions": library_versions(), "tumorscope": tumorscope.__version__,
         "disclaimer": DISCLAIMER,
     }

@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tumorscope.assess.items import iter_batches
+from tumorscope.assess.models import open_model
 from tumorscope.runtime.backends import BackendOptions, InferenceBackend
+from tumorscope.runtime.errors import one_line
 from tumorscope.runtime.postprocess import probability_map
-from tumorscope.runtime.preprocess import ImageError, load_image, preprocess
 
 __all__ = ["CLIP_FRACTION", "run_worker", "latency_stats", "peak_rss_mb", "main"]
 
@@ -66,24 +68,13 @@ def latency_stats(seconds: list[float], clip: float = CLIP_FRACTION) -> dict[str
             "latency_runs": int(len(kept))}
 
 
-def _preprocess_all(paths: list[str], model: InferenceBackend) -> tuple[list[int], list[np.ndarray], list[dict]]:
-    kept, inputs, errors = [], [], []
-    for index, path in enumerate(paths):
-        try:
-            inputs.append(preprocess(load_image(path), model.spec.input_size, model.spec.scale))
-        except ImageError as exc:
-            errors.append({"path": path, "error": str(exc)})
-            continue
-        kept.append(index)
-    return kept, inputs, errors
-
-
 def _timing_batch(paths: list[str], model: InferenceBackend, batch: int) -> np.ndarray:
     """``(batch, H, W, 3)`` float32: the first readable images, repeated when the split is smaller."""
-    _, inputs, _ = _preprocess_all(paths[: batch * 2], model)
-    if not inputs:
-        raise ValueError(f"none of the first {min(len(paths), batch * 2)} images is readable; check --data")
-    return np.resize(np.stack(inputs), (batch, *inputs[0].shape)).astype(np.float32)
+    first = paths[: batch * 2]
+    inputs = next(iter_batches(first, model.spec, max(1, len(first)))).inputs if first else None
+    if inputs is None or not len(inputs):
+        raise ValueError(f"none of the first {len(first)} images is readable; check --data")
+    return np.resize(inputs, (batch, *inputs.shape[1:])).astype(np.float32)
 
 
 def _time_model(model: InferenceBackend, images: np.ndarray, runs: int, warmup: int) -> dict:
@@ -111,13 +102,12 @@ def _time_model(model: InferenceBackend, images: np.ndarray, runs: int, warmup: 
 def _predict(model: InferenceBackend, paths: list[str], batch: int) -> tuple[np.ndarray, list[int], list[dict]]:
     """Outputs of every readable image, streamed in chunks of ``batch`` so the split never sits in memory."""
     outputs, kept, errors = [], [], []
-    for start in range(0, len(paths), batch):
-        chunk_kept, inputs, chunk_errors = _preprocess_all(paths[start : start + batch], model)
-        errors += chunk_errors
-        if inputs:
-            output = np.asarray(model.run(np.stack(inputs)), dtype=np.float32)
+    for chunk in iter_batches(paths, model.spec, batch):
+        errors += chunk.errors
+        if chunk.indices:
+            output = np.asarray(model.run(chunk.inputs), dtype=np.float32)
             outputs.append(probability_map(output) if model.spec.task == "segmenter" else output)
-            kept += [start + i for i in chunk_kept]
+            kept += chunk.indices
     if not outputs:
         raise ValueError(f"no readable images among the {len(paths)} benchmark images; check --data")
     return np.concatenate(outputs), kept, errors
@@ -130,8 +120,6 @@ def run_worker(model_path: Path, paths: list[str], out_dir: Path, runs: int = 50
     ``load_ms`` covers importing the backend and loading the model in this fresh process; ``peak_rss_mb``
     is read after the timing phase (model + one ``batch``), before the accuracy pass.
     """
-    from tumorscope.evaluation.models import open_model
-
     if runs < 1 or batch < 1 or warmup < 0:
         raise ValueError(f"runs and batch must be >= 1 and warmup >= 0, got {runs}, {batch}, {warmup}")
     start = time.perf_counter()
@@ -150,10 +138,6 @@ def run_worker(model_path: Path, paths: list[str], out_dir: Path, runs: int = 50
     return {"ok": True, **result, "kept": kept, "errors": errors}
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry; always writes ``result.json`` (``ok`` false with the error on failure)."""
     parser = argparse.ArgumentParser(prog="python -m tumorscope.bench.worker", description=__doc__.splitlines()[0])
@@ -169,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = json.loads(args.items.read_text(encoding="utf-8"))["images"]
         result = run_worker(args.model, paths, args.out, args.runs, args.warmup, args.threads, args.batch)
     except Exception as exc:  # any failure becomes a recorded row, never a traceback
-        result = {"ok": False, "error": _one_line(exc)}
+        result = {"ok": False, "error": one_line(exc)}
     (args.out / RESULT_FILE).write_text(json.dumps(result), encoding="utf-8")
     return 0 if result["ok"] else 1
 

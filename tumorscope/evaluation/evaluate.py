@@ -14,22 +14,28 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from tumorscope import DISCLAIMER, metrics
-from tumorscope.datasets import CLASS_NAMES, SplitItem, classification_items, resolve_data_root, segmentation_items
-from tumorscope.evaluation.models import open_model
+from tumorscope.assess.items import Batch, iter_batches, label_positions, pick_evenly, read_mask
+from tumorscope.assess.models import open_model
+from tumorscope.datasets import (
+    CLASS_NAMES,
+    SplitItem,
+    classification_items,
+    plane_of,
+    resolve_data_root,
+    segmentation_items,
+)
 from tumorscope.runtime.backends import BackendOptions, InferenceBackend
+from tumorscope.runtime.errors import DecodeError, one_line
 from tumorscope.runtime.postprocess import mask_at_size, probability_map
-from tumorscope.runtime.preprocess import ImageError, load_image, preprocess
 
-__all__ = ["Evaluation", "TASKS", "evaluate", "evaluate_classifier", "evaluate_segmenter", "subset"]
+__all__ = ["Evaluation", "TASKS", "evaluate", "evaluate_classifier", "evaluate_segmenter"]
 
 TASKS = ("classifier", "segmenter")
-MASK_LEVEL = 127
-"""Mask files are 8-bit; pixels above this level are tumor."""
 RELIABILITY_BINS = 10
+NOTUMOR = CLASS_NAMES.index("notumor")
 
 
 @dataclass(frozen=True)
@@ -38,22 +44,14 @@ class Evaluation:
 
     Attributes:
         result: JSON-ready metrics (NaN written as None); see ``evaluate_classifier`` / ``evaluate_segmenter``.
-        raw: per-image outputs for plots, aligned with ``raw["paths"]``. Classifier: ``labels`` ``(N,)``
-            int64 true class indices into ``result["labels"]``, ``probabilities`` ``(N, C)`` float32.
-            Segmenter: ``dice``, ``iou``, ``true_area_pct``, ``pred_area_pct``, each ``(N,)`` float64.
+        raw: per-image outputs for plots, aligned with ``raw["paths"]`` (``raw["planes"]``: each image's
+            BRISC plane or None). Classifier: ``labels`` ``(N,)`` int64 true class indices into
+            ``result["labels"]``, ``probabilities`` ``(N, C)`` float32. Segmenter: ``dice``, ``iou``,
+            ``true_area_pct``, ``pred_area_pct``, each ``(N,)`` float64.
     """
 
     result: dict
     raw: dict
-
-
-def subset(items: Sequence[SplitItem], limit: int | None) -> list[SplitItem]:
-    """At most ``limit`` items, evenly spaced over the split (so every class of a sorted split appears)."""
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be a positive number of images, got {limit}")
-    if limit is None or limit >= len(items):
-        return list(items)
-    return [items[i] for i in np.linspace(0, len(items), limit, endpoint=False).astype(int)]
 
 
 def _clean(value: object) -> object:
@@ -69,51 +67,16 @@ def _clean(value: object) -> object:
     return value
 
 
-def _batches(items: Sequence[SplitItem], batch_size: int, progress: bool, task: str) -> Iterator[list[SplitItem]]:
-    """Chunks of ``items``; draws a progress line on stderr when ``progress``."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    for start in range(0, len(items), batch_size):
-        yield items[start : start + batch_size]
+def _batches(items: Sequence[SplitItem], model: InferenceBackend, batch_size: int, progress: bool,
+             errors: list[dict]) -> Iterator[Batch]:
+    """``iter_batches`` over the items' images; unreadable files go to ``errors``; a progress line on stderr."""
+    for batch in iter_batches([item.image for item in items], model.spec, batch_size):
+        errors += batch.errors
+        yield batch
         if progress:
-            done = min(start + batch_size, len(items))
-            sys.stderr.write(f"\revaluating {task}: {done}/{len(items)} images")
-            sys.stderr.write("\n" if done == len(items) else "")
+            sys.stderr.write(f"\revaluating {model.spec.task}: {batch.stop}/{len(items)} images")
+            sys.stderr.write("\n" if batch.stop == len(items) else "")
             sys.stderr.flush()
-
-
-def _read_mask(path: Path) -> np.ndarray:
-    """``(H, W)`` bool tumor mask from an 8-bit mask file."""
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise ImageError(f"{path}: not a readable mask image; expected an 8-bit PNG with 255 = tumor")
-    return mask > MASK_LEVEL
-
-
-def _load_batch(batch: Sequence[SplitItem], model: InferenceBackend, errors: list[dict]) -> tuple[list, np.ndarray]:
-    """Decode and preprocess a batch; unreadable items go to ``errors`` and are skipped.
-
-    Returns:
-        the kept items and their model input ``(n, h, w, 3)`` float32.
-    """
-    kept, inputs = [], []
-    for item in batch:
-        try:
-            inputs.append(preprocess(load_image(item.image), model.spec.input_size, model.spec.scale))
-        except ImageError as exc:
-            errors.append({"path": str(item.image), "error": str(exc)})
-            continue
-        kept.append(item)
-    return kept, np.stack(inputs) if inputs else np.empty((0, *model.spec.input_size, 3), np.float32)
-
-
-def _open(task: str, model_path: str | Path, options: BackendOptions | None) -> InferenceBackend:
-    model = open_model(model_path, options)
-    if model.spec.task != task:
-        model.close()
-        raise ValueError(f"{model_path}: the spec says this is a {model.spec.task} model; "
-                         f"use `tumorscope evaluate {model.spec.task}`")
-    return model
 
 
 def _header(task: str, split: str, model: InferenceBackend, n: int, errors: list[dict], started: float) -> dict:
@@ -122,30 +85,28 @@ def _header(task: str, split: str, model: InferenceBackend, n: int, errors: list
             "seconds": round(time.perf_counter() - started, 3), "disclaimer": DISCLAIMER}
 
 
-def _true_indices(items: Sequence[SplitItem], labels: tuple[str, ...], model_path: str | Path) -> np.ndarray:
-    """Data labels (indices into ``CLASS_NAMES``) as indices into the model's own label order."""
-    missing = sorted(set(CLASS_NAMES) - set(labels))
-    if missing:
-        raise ValueError(f"{model_path}: spec labels {list(labels)} lack the data classes {missing}")
-    return np.array([labels.index(CLASS_NAMES[item.label]) for item in items], dtype=np.int64)
+def _per_plane(planes: Sequence[str | None], measure) -> dict:
+    """``{plane: measure(selector)}`` for every known plane, ``selector`` a boolean ``(N,)`` array; {} if none."""
+    planes = np.array([p or "" for p in planes])
+    return {plane: measure(planes == plane) for plane in sorted(set(planes) - {""})}
 
 
 def _classifier(model: InferenceBackend, items: Sequence[SplitItem], split: str, batch_size: int,
                 progress: bool) -> Evaluation:
     started = time.perf_counter()
     labels = model.spec.labels
+    positions = label_positions(labels, model.path)
     errors: list[dict] = []
     kept: list[SplitItem] = []
     outputs = []
-    for batch in _batches(items, batch_size, progress, "classifier"):
-        ok, inputs = _load_batch(batch, model, errors)
-        if ok:
-            kept += ok
-            outputs.append(np.asarray(model.run(inputs), dtype=np.float32))
+    for batch in _batches(items, model, batch_size, progress, errors):
+        if batch.indices:
+            kept += [items[i] for i in batch.indices]
+            outputs.append(np.asarray(model.run(batch.inputs), dtype=np.float32))
     if not kept:
         raise ValueError(f"no readable images in split {split!r}; see the errors: {errors[:1]}")
     probabilities = np.concatenate(outputs)
-    y_true = _true_indices(kept, labels, model.path)
+    y_true = positions[[item.label for item in kept]]
     y_pred = probabilities.argmax(axis=1)
     cm = metrics.confusion_matrix(y_true, y_pred, len(labels))
     report = metrics.classification_report(cm, labels)
@@ -153,18 +114,44 @@ def _classifier(model: InferenceBackend, items: Sequence[SplitItem], split: str,
     per_class = {name: {**report[name], "auc": aucs[i]} for i, name in enumerate(labels)}
     calibration = metrics.reliability(y_true, probabilities, RELIABILITY_BINS)
     present = [a for a in aucs if math.isfinite(a)]
+    notumor = int(positions[NOTUMOR])
+
+    def scores(selected: np.ndarray) -> dict:
+        negatives = selected & (y_true == notumor)
+        return {"n": int(selected.sum()), "accuracy": metrics.accuracy(y_true[selected], y_pred[selected]),
+                "specificity": float(np.mean(y_pred[negatives] == notumor)) if negatives.any() else None}
+
+    planes = [plane_of(item.image) for item in kept]
     result = _header("classifier", split, model, len(kept), errors, started) | {
         "labels": list(labels),
         "accuracy": metrics.accuracy(y_true, y_pred),
+        "specificity": scores(np.ones(len(kept), bool))["specificity"],
         "macro_auc": float(np.mean(present)) if present else float("nan"),
         "macro_f1": report["macro avg"]["f1"],
         "per_class": per_class,
         "confusion_matrix": cm,
         "ece": calibration["ece"],
         "reliability": calibration,
+        "per_plane": _per_plane(planes, scores),
     }
-    raw = {"paths": [str(i.image) for i in kept], "labels": y_true, "probabilities": probabilities}
+    raw = {"paths": [str(i.image) for i in kept], "planes": planes, "labels": y_true, "probabilities": probabilities}
     return Evaluation(_clean(result), raw)
+
+
+def _true_mask(item: SplitItem, size: tuple[int, int]) -> np.ndarray:
+    """The item's ground truth: its mask file, or an empty mask of the image ``size`` for tumour-free items."""
+    return np.zeros(size, bool) if item.mask is None else read_mask(item.mask)
+
+
+def _segmenter_scores(raw: dict, selected: np.ndarray, tumor_free: bool) -> dict:
+    """Mean metrics of the ``selected`` slices (all of them for the headline numbers)."""
+    pred_area = raw["pred_area_pct"][selected]
+    if tumor_free:
+        return {"n": int(selected.sum()), "any_tumor_share": float(np.mean(pred_area > 0)),
+                "false_area_pct_mean": float(pred_area.mean())}
+    dice = raw["dice"][selected]
+    return {"n": int(selected.sum()), "dice": float(dice.mean()), "dice_median": float(np.median(dice)),
+            "iou": float(raw["iou"][selected].mean())}
 
 
 def _segmenter(model: InferenceBackend, items: Sequence[SplitItem], split: str, batch_size: int,
@@ -173,21 +160,23 @@ def _segmenter(model: InferenceBackend, items: Sequence[SplitItem], split: str, 
     threshold = model.spec.mask_threshold
     errors: list[dict] = []
     paths: list[str] = []
+    planes: list[str | None] = []
     scores: dict[str, list[float]] = {"dice": [], "iou": [], "true_area_pct": [], "pred_area_pct": []}
     inter_total, size_total = 0, 0
-    for batch in _batches(items, batch_size, progress, "segmenter"):
-        ok, inputs = _load_batch(batch, model, errors)
-        if not ok:
+    for batch in _batches(items, model, batch_size, progress, errors):
+        if not batch.indices:
             continue
-        maps = probability_map(model.run(inputs))
-        for item, probability in zip(ok, maps, strict=True):
+        maps = probability_map(model.run(batch.inputs))
+        for index, size, probability in zip(batch.indices, batch.sizes, maps, strict=True):
+            item = items[index]
             try:
-                true = _read_mask(item.mask)
-            except ImageError as exc:
-                errors.append({"path": str(item.mask), "error": str(exc)})
+                true = _true_mask(item, size)
+            except DecodeError as exc:
+                errors.append({"path": str(item.mask), "error": one_line(exc)})
                 continue
             pred = mask_at_size(probability, true.shape, threshold)
             paths.append(str(item.image))
+            planes.append(plane_of(item.image))
             scores["dice"].append(metrics.dice(pred, true))
             scores["iou"].append(metrics.iou(pred, true))
             scores["true_area_pct"].append(metrics.area_pct(true))
@@ -196,19 +185,26 @@ def _segmenter(model: InferenceBackend, items: Sequence[SplitItem], split: str, 
             size_total += int(pred.sum() + true.sum())
     if not paths:
         raise ValueError(f"no readable image/mask pairs in split {split!r}; see the errors: {errors[:1]}")
-    raw = {"paths": paths, **{k: np.asarray(v, dtype=np.float64) for k, v in scores.items()}}
-    area_error = raw["pred_area_pct"] - raw["true_area_pct"]
+    raw = {"paths": paths, "planes": planes, **{k: np.asarray(v, dtype=np.float64) for k, v in scores.items()}}
+    tumor_free = all(item.mask is None for item in items)
     result = _header("segmenter", split, model, len(paths), errors, started) | {
-        "mask_threshold": threshold,
-        "dice": float(raw["dice"].mean()),
-        "dice_median": float(np.median(raw["dice"])),
-        "dice_global": 2.0 * inter_total / size_total if size_total else 1.0,
-        "iou": float(raw["iou"].mean()),
-        "iou_median": float(np.median(raw["iou"])),
-        "area_pct_mae": float(np.abs(area_error).mean()),
-        "area_pct_bias": float(area_error.mean()),
-        "true_area_pct_mean": float(raw["true_area_pct"].mean()),
-    }
+        "mask_threshold": threshold, "tumor_free": tumor_free}
+    if tumor_free:
+        result |= _segmenter_scores(raw, np.ones(len(paths), bool), True) | {
+            "false_area_pct_max": float(raw["pred_area_pct"].max())}
+    else:
+        area_error = raw["pred_area_pct"] - raw["true_area_pct"]
+        result |= {
+            "dice": float(raw["dice"].mean()),
+            "dice_median": float(np.median(raw["dice"])),
+            "dice_global": 2.0 * inter_total / size_total if size_total else 1.0,
+            "iou": float(raw["iou"].mean()),
+            "iou_median": float(np.median(raw["iou"])),
+            "area_pct_mae": float(np.abs(area_error).mean()),
+            "area_pct_bias": float(area_error.mean()),
+            "true_area_pct_mean": float(raw["true_area_pct"].mean()),
+        }
+    result["per_plane"] = _per_plane(planes, lambda selected: _segmenter_scores(raw, selected, tumor_free))
     return Evaluation(_clean(result), raw)
 
 
@@ -228,7 +224,9 @@ def evaluate(
         task: ``"classifier"`` or ``"segmenter"``; must match the artifact's spec.
         model_path: ``.keras`` (needs TensorFlow), ``.onnx`` or ``.tflite`` with its ``.spec.json``.
         data_root: folder holding ``brain-tumor-mri/`` and ``brain-tumor-seg/`` (None: ``$TUMORSCOPE_DATA``).
-        split: classifier ``test``, ``test-dedup``, ``val`` or ``train``; segmenter ``test``, ``val`` or ``train``.
+        split: a committed split: classifier ``datasets.CLASSIFICATION_SPLITS`` (e.g. ``test``, ``test-dedup``,
+            ``notumor-indep``), segmenter ``datasets.SEGMENTATION_SPLITS`` (e.g. ``test``, ``brisc-test``,
+            the tumour-free ``notumor-official`` / ``notumor-indep``).
         limit: evaluate at most this many images, evenly spaced over the split.
         options: backend threads / providers.
         batch_size: images per model call.
@@ -242,8 +240,10 @@ def evaluate(
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     root = resolve_data_root(data_root)
     find = classification_items if task == "classifier" else segmentation_items
-    items = subset(find(root, split), limit)
-    model = _open(task, model_path, options)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of images, got {limit}")
+    items = pick_evenly(find(root, split), limit)
+    model = open_model(model_path, options, task)
     try:
         run = _classifier if task == "classifier" else _segmenter
         return run(model, items, split, batch_size, progress)
@@ -251,39 +251,33 @@ def evaluate(
         model.close()
 
 
-def evaluate_classifier(
-    model_path: str | Path,
-    data_root: str | Path | None = None,
-    split: str = "test",
-    limit: int | None = None,
-    options: BackendOptions | None = None,
-    batch_size: int = 32,
-) -> dict:
-    """Classifier metrics on a split (see ``evaluate`` for the arguments and errors).
+def evaluate_classifier(model_path: str | Path, data_root: str | Path | None = None, split: str = "test",
+                        **options: object) -> dict:
+    """Classifier metrics on a split (``options``: ``evaluate``'s keyword arguments; same errors).
 
     Returns:
         ``{"task", "split", "n", "model", "format", "input_size", "seconds", "errors", "disclaimer",
-        "labels", "accuracy", "macro_auc", "macro_f1", "per_class": {label: {"precision", "recall", "f1",
-        "support", "auc"}}, "confusion_matrix" (rows = true, columns = predicted, in ``labels`` order),
-        "ece", "reliability"}``; undefined values (e.g. AUC of an absent class) are None.
+        "labels", "accuracy", "specificity" (share of true ``notumor`` images called ``notumor``; None without
+        any), "macro_auc", "macro_f1", "per_class": {label: {"precision", "recall", "f1", "support", "auc"}},
+        "confusion_matrix" (rows = true, columns = predicted, in ``labels`` order), "ece", "reliability",
+        "per_plane": {plane: {"n", "accuracy", "specificity"}} (BRISC images, whose plane is known)}``;
+        undefined values (e.g. AUC of an absent class) are None.
     """
-    return evaluate("classifier", model_path, data_root, split, limit, options, batch_size).result
+    return evaluate("classifier", model_path, data_root, split, **options).result
 
 
-def evaluate_segmenter(
-    model_path: str | Path,
-    data_root: str | Path | None = None,
-    split: str = "test",
-    limit: int | None = None,
-    options: BackendOptions | None = None,
-    batch_size: int = 32,
-) -> dict:
-    """Segmenter metrics on a split, at the original mask resolution (see ``evaluate``).
+def evaluate_segmenter(model_path: str | Path, data_root: str | Path | None = None, split: str = "test",
+                       **options: object) -> dict:
+    """Segmenter metrics on a split, at the original mask resolution (see ``evaluate_classifier``).
 
     Returns:
         ``{"task", "split", "n", "model", "format", "input_size", "seconds", "errors", "disclaimer",
-        "mask_threshold", "dice", "iou" (means over slices), "dice_median", "iou_median", "dice_global"
-        (pooled over all pixels), "area_pct_mae" (mean |predicted - true tumor area %|), "area_pct_bias",
-        "true_area_pct_mean"}``.
+        "mask_threshold", "tumor_free", "per_plane"}`` and, for splits with tumours, ``"dice", "iou"`` (means
+        over slices), ``"dice_median", "iou_median", "dice_global"`` (pooled over all pixels),
+        ``"area_pct_mae"`` (mean |predicted - true tumor area %|), ``"area_pct_bias", "true_area_pct_mean"``;
+        per plane ``{"n", "dice", "dice_median", "iou"}``. For tumour-free splits (``tumor_free`` true:
+        every ground truth is empty) instead ``"any_tumor_share"`` (share of slices with any predicted
+        tumor pixel), ``"false_area_pct_mean"``, ``"false_area_pct_max"`` (predicted area, % of the image);
+        per plane ``{"n", "any_tumor_share", "false_area_pct_mean"}``.
     """
-    return evaluate("segmenter", model_path, data_root, split, limit, options, batch_size).result
+    return evaluate("segmenter", model_path, data_root, split, **options).result

@@ -26,11 +26,20 @@ def _num(value: object, digits: int = 4) -> str:
 def _rows(result: dict) -> list[tuple[str, str]]:
     """(name, value) rows of the headline metrics."""
     if result["task"] == "classifier":
-        keys = [("accuracy", 4), ("macro_auc", 4), ("macro_f1", 4), ("ece", 4)]
+        keys = [("accuracy", 4), ("specificity", 4), ("macro_auc", 4), ("macro_f1", 4), ("ece", 4)]
+    elif result.get("tumor_free"):
+        keys = [("any_tumor_share", 4), ("false_area_pct_mean", 3), ("false_area_pct_max", 3)]
     else:
         keys = [("dice", 4), ("dice_median", 4), ("dice_global", 4), ("iou", 4), ("iou_median", 4),
                 ("area_pct_mae", 3), ("area_pct_bias", 3), ("true_area_pct_mean", 3)]
     return [(key, _num(result[key], digits)) for key, digits in keys]
+
+
+def _plane_rows(result: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-plane table (no rows when no image's plane is known)."""
+    planes = result.get("per_plane") or {}
+    keys = [k for k in next(iter(planes.values()), {}) if k != "n"]
+    return ["plane", "n", *keys], [[p, str(v["n"]), *(_num(v[k]) for k in keys)] for p, v in planes.items()]
 
 
 def _title(result: dict) -> str:
@@ -46,6 +55,10 @@ def format_summary(result: dict) -> str:
         for name, row in result["per_class"].items():
             lines.append(f"{name:<12}{_num(row['precision']):>10}{_num(row['recall']):>8}{_num(row['f1']):>8}"
                          f"{row['support']:>9}{_num(row['auc']):>8}")
+    header, rows = _plane_rows(result)
+    if rows:
+        lines.append("per plane: " + "; ".join(", ".join(f"{h} {v}" for h, v in zip(header, row, strict=True))
+                                               for row in rows))
     if result["errors"]:
         lines.append(f"{len(result['errors'])} unreadable files skipped, e.g. {result['errors'][0]['error']}")
     lines.append(DISCLAIMER)
@@ -63,6 +76,9 @@ def _markdown(result: dict, plots: dict[str, str]) -> str:
              f"- split: `{result['split']}`, {result['n']} images, {result['seconds']:.1f} s",
              f"- unreadable files skipped: {len(result['errors'])}", ""]
     lines += _table(["metric", "value"], [list(row) for row in _rows(result)]) + [""]
+    header, rows = _plane_rows(result)
+    if rows:
+        lines += ["## Per imaging plane (BRISC file names)", ""] + _table(header, rows) + [""]
     if result["task"] == "classifier":
         labels = result["labels"]
         lines += ["## Per class", ""]
@@ -72,6 +88,10 @@ def _markdown(result: dict, plots: dict[str, str]) -> str:
         lines += ["", "## Confusion matrix (rows: true, columns: predicted)", ""]
         lines += _table(["true \\ predicted", *labels],
                         [[name, *row] for name, row in zip(labels, result["confusion_matrix"], strict=True)])
+    elif result.get("tumor_free"):
+        lines.append("Every slice of this split is tumour-free (empty ground truth): any predicted tumor pixel is a "
+                     "false positive; area % is the predicted share of the slice "
+                     f"(threshold {result['mask_threshold']}).")
     else:
         lines.append(f"Dice and IoU are computed per slice at the original mask resolution, after the runtime's "
                      f"resize and threshold {result['mask_threshold']}; area % is the tumor share of the slice.")
@@ -166,6 +186,13 @@ def _plot_area_error(result: dict, raw: dict, ax) -> None:
            title=f"Area error (bias {result['area_pct_bias']:+.3f}, MAE {result['area_pct_mae']:.3f})")
 
 
+def _plot_false_area(result: dict, raw: dict, ax) -> None:
+    ax.hist(raw["pred_area_pct"], bins=30)
+    ax.set(xlabel="predicted tumor area % on a tumour-free slice", ylabel="slices",
+           title=f"False positives ({result['any_tumor_share']:.1%} of slices, "
+                 f"mean {result['false_area_pct_mean']:.3f}%)")
+
+
 Plot = Callable[[dict, dict, object], None]
 PLOTS: dict[str, list[tuple[str, str, Plot]]] = {
     "classifier": [("confusion_matrix.png", "Confusion matrix", _plot_confusion),
@@ -175,6 +202,7 @@ PLOTS: dict[str, list[tuple[str, str, Plot]]] = {
     "segmenter": [("dice_iou_hist.png", "Dice and IoU histograms", _plot_overlap),
                   ("area_scatter.png", "Predicted vs true tumor area", _plot_area),
                   ("area_error_hist.png", "Tumor area error", _plot_area_error)],
+    "segmenter-tumor-free": [("false_area_hist.png", "Predicted tumor area on tumour-free slices", _plot_false_area)],
 }
 """Plot files of each task: (file name, title, draw function on one Axes)."""
 
@@ -193,7 +221,7 @@ def write_report(result: dict, raw: dict, out_dir: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     plots = {}
-    for name, title, draw in PLOTS[result["task"]]:
+    for name, title, draw in PLOTS[result["task"] + ("-tumor-free" if result.get("tumor_free") else "")]:
         figure = _figure()
         draw(result, raw, figure.add_subplot())
         figure.savefig(out / name, dpi=DPI)

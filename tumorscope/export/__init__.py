@@ -10,36 +10,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = [
-    "ExportFormat",
-    "FORMATS",
-    "FORMAT_NAMES",
-    "EXPORT_FORMAT_NAMES",
-    "DEPLOY_FORMAT_NAMES",
-    "get_format",
-    "parse_formats",
-    "artifact_path",
-    "calibration_images",
-    "validation_images",
-    "synthetic_images",
-    "Tolerances",
-    "DEFAULT_TOLERANCES",
-    "default_tolerances",
-    "ExportValidationError",
-    "ExportResult",
-    "export_model",
-    "raise_on_failure",
-    "results_table",
-]
-
 _MODULES = {
     "formats": ("ExportFormat", "FORMATS", "FORMAT_NAMES", "EXPORT_FORMAT_NAMES", "DEPLOY_FORMAT_NAMES",
                 "get_format", "parse_formats", "artifact_path"),
     "calibration": ("calibration_images", "validation_images", "synthetic_images"),
-    "validation": ("Tolerances", "DEFAULT_TOLERANCES", "default_tolerances", "ExportValidationError"),
+    "validation": ("default_limits", "parity_limits", "ExportValidationError"),
     "exporter": ("ExportResult", "export_model", "raise_on_failure", "results_table"),
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = list(_HOME)  # every lazily loaded name, in _MODULES order
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tumorscope.assess.items import pick_evenly
 from tumorscope.datasets import SplitItem, classification_items, segmentation_items
 from tumorscope.runtime.preprocess import load_image, preprocess, scale_pixels
 
@@ -26,13 +27,6 @@ __all__ = [
 DEFAULT_COUNT = 200
 
 
-def _evenly_spaced(items: list[SplitItem], count: int) -> list[SplitItem]:
-    if count >= len(items):
-        return list(items)
-    picks = np.linspace(0, len(items) - 1, count).round().astype(int)
-    return [items[i] for i in picks]
-
-
 def _stratified(items: list[SplitItem], count: int) -> list[SplitItem]:
     """``count`` items, per-class shares proportional to class frequency (largest remainder), evenly spaced."""
     if count >= len(items):
@@ -44,7 +38,7 @@ def _stratified(items: list[SplitItem], count: int) -> list[SplitItem]:
     by_remainder = sorted(labels, key=lambda label: (shares[label] - exact[label], label))
     for label in by_remainder[: count - sum(shares.values())]:
         shares[label] += 1
-    return [item for label in labels for item in _evenly_spaced(groups[label], shares[label])]
+    return [item for label in labels if shares[label] for item in pick_evenly(groups[label], shares[label])]
 
 
 def select_items(data_root: str | Path, task: str, split: str, count: int) -> list[SplitItem]:
@@ -63,7 +57,7 @@ def select_items(data_root: str | Path, task: str, split: str, count: int) -> li
     if task == "classifier":
         return _stratified(classification_items(root, split), count)
     if task == "segmenter":
-        return _evenly_spaced(segmentation_items(root, split), count)
+        return pick_evenly(segmentation_items(root, split), count)
     raise ValueError(f"unknown task {task!r}; expected 'classifier' or 'segmenter'")
 
 

@@ -17,22 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from tumorscope.assess.models import KerasBackend, open_model
 from tumorscope.datasets import resolve_data_root
-from tumorscope.evaluation.models import KerasBackend, open_model
 from tumorscope.export.calibration import DEFAULT_COUNT, calibration_images, validation_images
 from tumorscope.export.deps import tool_versions
 from tumorscope.export.formats import ExportFormat, artifact_path, parse_formats
 from tumorscope.export.onnx_export import export_onnx, quantize_onnx_int8
 from tumorscope.export.tflite_export import export_tflite
-from tumorscope.export.validation import (
-    ExportValidationError,
-    Tolerances,
-    compare_outputs,
-    default_tolerances,
-    tolerance_failures,
-)
+from tumorscope.export.validation import ExportValidationError, compare_outputs, limit_failures, parity_limits
 from tumorscope.manifest import file_sha256
 from tumorscope.runtime.backends import InferenceBackend
+from tumorscope.runtime.errors import one_line
 from tumorscope.runtime.spec import ModelSpec, load_spec, save_spec, spec_path_for
 
 __all__ = ["ExportResult", "export_model", "raise_on_failure", "results_table", "run_batched"]
@@ -50,7 +45,7 @@ class ExportResult:
         size_mb: artifact size in MiB (0 when conversion failed).
         seconds: wall time to convert and validate.
         checks: ``compare_outputs`` numbers (agreement / Dice / probability deltas, image count).
-        passed: True when converted and within tolerances.
+        passed: True when converted and within its parity limits.
         error: one-line reason when not passed.
     """
 
@@ -89,17 +84,10 @@ class _Job:
     validation: np.ndarray
     reference: np.ndarray
     calibration: np.ndarray | None
-    tolerances: Tolerances | Mapping[str, Tolerances] | None
+    limits: Mapping[str, Mapping[str, float]] | None
     sha256: str
     versions: dict[str, str]
     onnx_calibration: str = "minmax"
-
-    def tolerances_for(self, fmt: ExportFormat) -> Tolerances:
-        if isinstance(self.tolerances, Tolerances):
-            return self.tolerances
-        if self.tolerances is not None and fmt.name in self.tolerances:
-            return self.tolerances[fmt.name]
-        return default_tolerances(fmt)
 
     def spec_for(self, fmt: ExportFormat) -> ModelSpec:
         """The source spec plus this artifact's format, source hash and tool versions."""
@@ -121,25 +109,20 @@ def _convert(job: _Job, fmt: ExportFormat, spec: ModelSpec, path: Path, work: Pa
 
 
 def _validate(job: _Job, fmt: ExportFormat, path: Path) -> dict:
-    """Run the artifact through the runtime on the validation images; raise if it breaks the tolerances."""
+    """Run the artifact through the runtime on the validation images; raise if it breaks its parity limits."""
     backend = open_model(path)
     try:
         output = run_batched(backend, job.validation)
     finally:
         backend.close()
     checks = compare_outputs(job.source.task, job.reference, output, job.source.mask_threshold)
-    failures = tolerance_failures(job.source.task, checks, job.tolerances_for(fmt))
+    failures = limit_failures(parity_limits(job.source.task, fmt, job.limits), checks)
     if failures:
         raise ExportValidationError(
             f"disagrees with the Keras original on {checks['images']} validation images: " + "; ".join(failures),
             checks,
         )
     return checks
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 400 else text[:397] + "..."
 
 
 def _export_one(job: _Job, fmt: ExportFormat) -> ExportResult:
@@ -159,7 +142,7 @@ def _export_one(job: _Job, fmt: ExportFormat) -> ExportResult:
     except Exception as exc:  # record and continue with the other formats
         checks = exc.checks if isinstance(exc, ExportValidationError) else {}
         return ExportResult(fmt.name, target, size_mb, time.perf_counter() - start, checks, False,
-                            f"{fmt.name}: {_one_line(exc)}")
+                            f"{fmt.name}: {one_line(exc)}")
     return ExportResult(fmt.name, target, size_mb, time.perf_counter() - start, checks)
 
 
@@ -188,7 +171,7 @@ def export_model(
     data_root: str | Path | None = None,
     calibration: np.ndarray | None = None,
     validation: np.ndarray | None = None,
-    tolerances: Tolerances | Mapping[str, Tolerances] | None = None,
+    limits: Mapping[str, Mapping[str, float]] | None = None,
     calibration_count: int = DEFAULT_COUNT,
     validation_count: int = DEFAULT_COUNT,
     onnx_calibration: str = "minmax",
@@ -208,8 +191,9 @@ def export_model(
         validation: ``(N, H, W, 3)`` float32 held-out inputs; default ``validation_count`` val-split images.
         onnx_calibration: ONNX Runtime calibration method of ``onnx-int8`` (``minmax``, ``entropy``,
             ``percentile``).
-        tolerances: one ``Tolerances`` for all formats, a ``{format: Tolerances}`` mapping (missing
-            formats keep their defaults), or None for the per-format defaults.
+        limits: ``{format: {key: limit}}`` overriding the committed ``parity_with_keras`` limits of those
+            formats (label-free keys: ``min_agreement``, ``max_prob_delta``, ``min_parity_dice``); None or a
+            missing format: the committed limits (``tumorscope/assess/limits.json``).
 
     Returns:
         One ``ExportResult`` per format, in order.
@@ -235,7 +219,7 @@ def export_model(
     original = open_model(keras_path)
     try:
         job = _Job(original, keras_path, out_dir, source, validation, run_batched(original, validation), calibration,
-                   tolerances, file_sha256(keras_path), tool_versions(), onnx_calibration)
+                   limits, file_sha256(keras_path), tool_versions(), onnx_calibration)
         return [original_row if f.backend == "keras" else _export_one(job, f) for f in chosen]
     finally:
         original.close()

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from tumorscope.runtime.errors import ModelError, one_line
 from tumorscope.runtime.spec import SPEC_METADATA_KEY, ModelSpec, load_spec, spec_path_for
 
 __all__ = [
@@ -76,18 +77,29 @@ def _static_dims(shape) -> tuple[int | None, ...]:
     return tuple(int(d) if isinstance(d, (int, np.integer)) and d > 0 else None for d in shape)
 
 
-def _missing(package: str, extra: str) -> ImportError:
-    return ImportError(f"{package} is not installed; run `pip install {extra}`")
+def _engine(module: str, package: str):
+    """Import a backend package lazily; ImportError names the package to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"{package} is not installed; run `pip install {package}`") from exc
+
+
+def _load(path: Path, engine: str, load):
+    """``load()``; any failure becomes a ``ModelError`` naming the file and the fix."""
+    try:
+        return load()
+    except Exception as exc:  # each engine raises its own exception types
+        raise ModelError(f"{path}: {engine} cannot load this model ({one_line(exc)}); re-export it") from exc
 
 
 class OnnxBackend:
     """ONNX Runtime session; dynamic batch."""
 
     def __init__(self, path: Path, spec: ModelSpec, options: BackendOptions):
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise _missing("onnxruntime", "onnxruntime") from exc
+        ort = _engine("onnxruntime", "onnxruntime")
         self.path, self.spec = path, spec
         session_options = ort.SessionOptions()
         if options.threads:
@@ -96,10 +108,8 @@ class OnnxBackend:
         available = ort.get_available_providers()
         wanted = options.providers or ("CPUExecutionProvider",)
         providers = [p for p in wanted if p in available] or ["CPUExecutionProvider"]
-        try:
-            self.session = ort.InferenceSession(str(path), session_options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise RuntimeError(f"{path}: ONNX Runtime cannot load this model ({exc}); re-export it") from exc
+        self.session = _load(path, "ONNX Runtime",
+                             lambda: ort.InferenceSession(str(path), session_options, providers=providers))
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = _static_dims(self.session.get_inputs()[0].shape)
         self.output_shape = _static_dims(self.session.get_outputs()[0].shape)
@@ -116,16 +126,10 @@ class LiteRTBackend:
     """LiteRT (TFLite) interpreter with XNNPACK; static batch 1, so batches run image by image."""
 
     def __init__(self, path: Path, spec: ModelSpec, options: BackendOptions):
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise _missing("ai-edge-litert", "ai-edge-litert") from exc
+        interpreter = _engine("ai_edge_litert.interpreter", "ai-edge-litert").Interpreter
         self.path, self.spec = path, spec
-        try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=options.threads)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise RuntimeError(f"{path}: LiteRT cannot load this model ({exc}); re-export it") from exc
+        self.interpreter = _load(path, "LiteRT", lambda: interpreter(model_path=str(path), num_threads=options.threads))
+        _load(path, "LiteRT", self.interpreter.allocate_tensors)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.input_shape = _static_dims(self.input.get("shape_signature", self.input["shape"]))

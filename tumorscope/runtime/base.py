@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tumorscope.runtime.backends import BackendOptions, InferenceBackend, backend_name_for, open_backend
+from tumorscope.runtime.errors import ModelError, one_line
 from tumorscope.runtime.preprocess import preprocess
 from tumorscope.runtime.spec import ModelSpec
 
@@ -100,13 +101,12 @@ class TaskModel:
     def _infer(self, images: list[np.ndarray]) -> np.ndarray:
         """Preprocess RGB images, run one stacked batch, return the float32 model output ``(N, ...)``."""
         if self._backend is None:
-            raise RuntimeError(f"{self.path}: model is closed")
+            raise ModelError(f"{self.path}: model is closed")
         batch = np.stack([preprocess(as_rgb(i), self.spec.input_size, self.spec.scale) for i in images])
         try:
             return np.asarray(self._backend.run(batch), dtype=np.float32)
         except Exception as exc:  # backends raise their own exception types
-            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise RuntimeError(f"{self.path}: inference failed ({detail})") from exc
+            raise ModelError(f"{self.path}: inference failed ({one_line(exc)})") from exc
 
     def describe(self) -> dict[str, Any]:
         """Summary for health checks: file, format, backend, providers and the spec's contract."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tumorscope.runtime.preprocess import ImageError
+from tumorscope.runtime.errors import ImageError
 
 __all__ = ["PERCENTILE_WINDOW", "decode_dicom", "window_to_uint8"]
 

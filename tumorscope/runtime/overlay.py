@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
 from tumorscope import DISCLAIMER
-from tumorscope.runtime.results import Analysis
 
 __all__ = ["TINT", "OUTLINE", "TINT_ALPHA", "MIN_FONT_SCALE", "render_overlay"]
 
@@ -36,18 +37,6 @@ def _tint(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _legend_lines(analysis: Analysis) -> list[tuple[str, tuple[int, int, int]]]:
-    c, s = analysis.classification, analysis.segmentation
-    lines = [(f"{c.label}  {c.confidence:.1%}", _TEXT)]
-    if s.bbox is None:
-        lines.append(("no tumor region found", _TEXT))
-    else:
-        brain = "" if s.brain_area_pct is None else f", {s.brain_area_pct:.2f}% of brain"
-        lines.append((f"tumor {s.tumor_area_pct:.2f}% of image{brain}", TINT))
-    lines.append((DISCLAIMER, _TEXT))
-    return lines
-
-
 def _wrap(text: str, scale: float, thickness: int, width: int) -> list[str]:
     """Split ``text`` at spaces into lines no wider than ``width`` pixels (a single long word may overflow)."""
     lines: list[str] = []
@@ -75,26 +64,29 @@ def _legend(lines: list[tuple[str, tuple[int, int, int]]], width: int) -> np.nda
     return panel
 
 
-def render_overlay(image: np.ndarray, analysis: Analysis) -> np.ndarray:
+def render_overlay(image: np.ndarray, mask: np.ndarray, caption: Sequence[str], name: str = "<image>") -> np.ndarray:
     """Tumor tinted and outlined on the image, with a legend panel below it.
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB, the analysed input.
-        analysis: a successful ``Analysis`` of that image.
+        mask: ``(H, W)`` bool tumor mask at the image size.
+        caption: the legend lines above the research-only note: the class line, then the tumor line
+            (drawn in ``TINT`` when the mask has tumor pixels).
+        name: how to name the input in errors.
 
     Returns:
         ``(H + legend, W, 3)`` uint8 RGB; rows ``[:H]`` equal ``image`` except at tumor-mask pixels,
-        rows ``[H:]`` are the legend (label, confidence, tumor area, the research-only note).
+        rows ``[H:]`` are the legend (the caption and the research-only note).
 
     Raises:
-        ValueError: the analysis failed or its mask does not match the image.
+        ValueError: the mask does not match the image, or the image is not ``(H, W, 3)`` uint8.
     """
-    if analysis.error is not None or analysis.classification is None or analysis.segmentation is None:
-        raise ValueError(f"{analysis.name}: nothing to draw, the analysis failed ({analysis.error})")
-    mask = analysis.segmentation.mask
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or mask.shape != image.shape[:2]:
         raise ValueError(
-            f"{analysis.name}: overlay needs the analysed (H, W, 3) uint8 image; got {image.shape} {image.dtype} "
+            f"{name}: overlay needs the analysed (H, W, 3) uint8 image; got {image.shape} {image.dtype} "
             f"for a {mask.shape} mask"
         )
-    return np.concatenate([_tint(image, mask), _legend(_legend_lines(analysis), image.shape[1])], axis=0)
+    found = bool(mask.any())
+    lines = [(text, TINT if i == 1 and found else _TEXT) for i, text in enumerate(caption)]
+    lines.append((DISCLAIMER, _TEXT))
+    return np.concatenate([_tint(image, mask), _legend(lines, image.shape[1])], axis=0)

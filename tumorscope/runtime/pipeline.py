@@ -12,6 +12,7 @@ from tumorscope import DISCLAIMER
 from tumorscope.runtime.backends import BACKEND_SUFFIXES, BackendOptions
 from tumorscope.runtime.base import as_rgb
 from tumorscope.runtime.classifier import Classifier
+from tumorscope.runtime.errors import ErrorMessage
 from tumorscope.runtime.locate import MODELS_ENV, model_files, require_model_files, resolve_model_dir
 from tumorscope.runtime.preprocess import decode_image, load_image
 from tumorscope.runtime.results import Analysis
@@ -114,11 +115,9 @@ class Pipeline:
         )
 
     def _failure(self, name: str, exc: Exception, timings: dict[str, float], image=None) -> Analysis:
-        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if not message.startswith(name):
-            message = f"{name}: {message}"
         size = (int(image.shape[0]), int(image.shape[1])) if isinstance(image, np.ndarray) and image.ndim >= 2 else None
-        return Analysis(name=name, timings_ms=timings, error=message, image_size=size, backend=self.backend)
+        return Analysis(name=name, timings_ms=timings, error=ErrorMessage.of(exc, name), image_size=size,
+                        backend=self.backend)
 
     def describe(self) -> dict[str, Any]:
         """Models, formats, backend, providers and spec summaries, plus notes (e.g. a provider fallback)."""

@@ -12,6 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tumorscope.runtime.dicom import decode_dicom
+from tumorscope.runtime.errors import ImageError
+
 __all__ = [
     "ImageError",
     "MAX_FILE_BYTES",
@@ -32,10 +35,6 @@ MIN_IMAGE_SIDE = 8
 """Smallest accepted image height or width in pixels."""
 
 _DICOM_MAGIC_OFFSET = 128
-
-
-class ImageError(ValueError):
-    """An input that cannot be used as an image; the message names the input and the fix."""
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
@@ -99,8 +98,6 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
             "pass a single 2-D slice"
         )
     if is_dicom(data):
-        from tumorscope.runtime.dicom import decode_dicom
-
         gray = decode_dicom(data, name)
         _check_size(*gray.shape[:2], name)
         return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from tumorscope import DISCLAIMER
+from tumorscope.runtime.errors import ErrorMessage
+from tumorscope.runtime.overlay import render_overlay
 
 __all__ = ["Classification", "Segmentation", "Analysis", "RESULT_KEYS"]
 
@@ -23,6 +25,7 @@ RESULT_KEYS = (
     "timings_ms",
     "backend",
     "error",
+    "error_kind",
     "disclaimer",
 )
 """Keys of ``Analysis.to_dict()``, the same on success and failure."""
@@ -71,7 +74,8 @@ class Analysis:
         name: how the input was named (its path for files).
         classification, segmentation: the results; None when ``error`` is set.
         timings_ms: stage -> milliseconds (``decode``, ``classify``, ``segment``, ``total``).
-        error: one line saying what went wrong and how to fix it; None on success.
+        error: one line saying what went wrong and how to fix it, with its ``kind`` (``decode``, ``input``
+            or ``model``; a plain string given here becomes an ``input`` error); None on success.
         image_size: ``(height, width)`` of the decoded input; None when it could not be decoded.
         backend: ``onnx`` or ``tflite``.
         image: the decoded ``(H, W, 3)`` uint8 RGB input (for overlays); None on decode failure.
@@ -81,10 +85,14 @@ class Analysis:
     classification: Classification | None = None
     segmentation: Segmentation | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
+    error: ErrorMessage | None = None
     image_size: tuple[int, int] | None = None
     backend: str = ""
     image: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.error is not None and not isinstance(self.error, ErrorMessage):
+            object.__setattr__(self, "error", ErrorMessage(self.error))
 
     @property
     def ok(self) -> bool:
@@ -92,12 +100,22 @@ class Analysis:
         return self.error is None
 
     def overlay(self) -> np.ndarray:
-        """The input with the tumor tinted and a legend; see ``runtime.overlay.render_overlay``."""
-        from tumorscope.runtime.overlay import render_overlay
+        """The input with the tumor tinted and a legend; see ``runtime.overlay.render_overlay``.
 
+        Raises:
+            ValueError: the analysis failed (nothing to draw) or has no decoded image.
+        """
+        c, s = self.classification, self.segmentation
+        if self.error is not None or c is None or s is None:
+            raise ValueError(f"{self.name}: nothing to draw, the analysis failed ({self.error})")
         if self.image is None:
-            raise ValueError(f"{self.name}: no decoded image to draw on ({self.error})")
-        return render_overlay(self.image, self)
+            raise ValueError(f"{self.name}: no decoded image to draw on")
+        if s.bbox is None:
+            tumor = "no tumor region found"
+        else:
+            brain = "" if s.brain_area_pct is None else f", {s.brain_area_pct:.2f}% of brain"
+            tumor = f"tumor {s.tumor_area_pct:.2f}% of image{brain}"
+        return render_overlay(self.image, s.mask, [f"{c.label}  {c.confidence:.1%}", tumor], self.name)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready result with the keys of ``RESULT_KEYS``; nulls and ``error`` on failure.
@@ -118,6 +136,7 @@ class Analysis:
             "image_size": list(self.image_size) if self.image_size else None,
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "backend": self.backend or None,
-            "error": self.error,
+            "error": str(self.error) if self.error is not None else None,
+            "error_kind": self.error.kind if self.error is not None else None,
             "disclaimer": DISCLAIMER,
         }

@@ -26,8 +26,8 @@ def _analyze_upload() -> Analysis:
     analysis = _analyzer().analyze(data, name)
     if analysis.ok:
         return analysis
-    if analysis.image_size is None:  # decoding failed: corrupt, too large, unreadable DICOM
-        raise UploadError(analysis.error)
+    if analysis.error.kind != "model":  # the upload cannot be decoded or used: corrupt, too large, bad DICOM
+        raise UploadError(str(analysis.error))
     current_app.logger.error("analysis failed: %s", analysis.error)
     raise InternalServerError("the models could not analyse this image; try again later")
 
