@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tumorscope.predict import open_pipeline
+from tumorscope.runtime.errors import one_line
 
 __all__ = ["dump_masks", "main"]
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return 1 if dump_masks(args.images, args.out, args.model_dir, args.backend) else 0
     except (FileNotFoundError, ValueError, RuntimeError, ImportError) as exc:
-        print("error: " + " ".join(str(exc).split()), file=sys.stderr)
+        print(f"error: {one_line(exc, None)}", file=sys.stderr)
         return 2
 
 
