@@ -135,3 +135,10 @@ def test_command_line_exit_codes(compare, tmp_path):
     missing = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "x86"), str(tmp_path / "nowhere"),
                               "--backends", "onnx"], capture_output=True, text=True)
     assert missing.returncode == 1 and "cannot read predictions" in missing.stderr
+
+
+def test_default_tolerances_are_the_across_platforms_limits(compare):
+    from tumorscope.assess.limits import load_limits
+
+    limits = load_limits().across_platforms
+    assert compare.PROB_TOL == limits["max_prob_delta"] and compare.MIN_DICE == limits["min_parity_dice"]
