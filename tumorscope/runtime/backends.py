@@ -6,6 +6,7 @@ quantized input/output tensors (full-integer TFLite) are (de)quantized here.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -101,6 +102,8 @@ class OnnxBackend:
     def __init__(self, path: Path, spec: ModelSpec, options: BackendOptions):
         ort = _engine("onnxruntime", "onnxruntime")
         self.path, self.spec = path, spec
+        if os.environ.get("ORT_DISABLE_TELEMETRY") == "1" and hasattr(ort, "disable_telemetry_events"):
+            ort.disable_telemetry_events()  # see tumorscope/__init__.py; covers the Windows event provider too
         session_options = ort.SessionOptions()
         if options.threads:
             session_options.intra_op_num_threads = options.threads

@@ -14,7 +14,7 @@ from tumorscope.runtime.base import as_rgb
 from tumorscope.runtime.classifier import Classifier
 from tumorscope.runtime.errors import ErrorMessage
 from tumorscope.runtime.locate import MODELS_ENV, model_files, require_model_files, resolve_model_dir
-from tumorscope.runtime.preprocess import decode_image, load_image
+from tumorscope.runtime.preprocess import decode_image, load_image, printable_name
 from tumorscope.runtime.results import Analysis
 from tumorscope.runtime.segmenter import Segmenter
 
@@ -116,8 +116,8 @@ class Pipeline:
 
     def _failure(self, name: str, exc: Exception, timings: dict[str, float], image=None) -> Analysis:
         size = (int(image.shape[0]), int(image.shape[1])) if isinstance(image, np.ndarray) and image.ndim >= 2 else None
-        return Analysis(name=name, timings_ms=timings, error=ErrorMessage.of(exc, name), image_size=size,
-                        backend=self.backend)
+        error = ErrorMessage.of(exc, printable_name(name))  # a newline in a file name stays escaped
+        return Analysis(name=name, timings_ms=timings, error=error, image_size=size, backend=self.backend)
 
     def describe(self) -> dict[str, Any]:
         """Models, formats, backend, providers and spec summaries, plus notes (e.g. a provider fallback)."""
