@@ -67,7 +67,7 @@ def test_api_accepts_dicom(client, slice_png):
 
 
 def _wide_png() -> bytes:
-    ok, buffer = cv2.imencode(".png", np.zeros((8, 8200), np.uint8))
+    ok, buffer = cv2.imencode(".png", np.zeros((4100, 4100), np.uint8))  # 16.8 MP + a bit: over the cap
     assert ok
     return buffer.tobytes()
 
@@ -79,7 +79,7 @@ BAD_INPUTS = {  # case: (upload arguments, expected message)
     "bmp renamed .png": ((cv2.imencode(".bmp", np.zeros((16, 16), np.uint8))[1].tobytes(), "scan.png"),
                          "not a JPEG, PNG or DICOM"),
     "corrupt jpeg": ((b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8, "broken.jpg"), "not a readable image"),
-    "too large dimensions": ((_wide_png(), "wide.png"), "8192px limit"),
+    "too large dimensions": ((_wide_png(), "wide.png"), "over the 16.8 MP limit"),
 }
 
 
@@ -116,7 +116,8 @@ def test_healthz_reports_backend_and_both_models(client, web_model_dir):
     body = client.get("/healthz").get_json()
     assert body["status"] == "ok" and body["backend"] == "onnx" and body["max_upload_mb"] == TEST_UPLOAD_MB
     assert set(body["models"]) == {"classifier", "segmenter"}
-    assert body["models"]["classifier"]["path"] == str(web_model_dir / "classifier.int8.onnx")
+    assert body["models"]["classifier"]["path"] == "classifier.int8.onnx"  # the file name, never the server's path
+    assert str(web_model_dir) not in client.get("/healthz").get_data(as_text=True)
     assert body["models"]["segmenter"]["format"] == "onnx-int8"
     assert body["disclaimer"] == DISCLAIMER
 

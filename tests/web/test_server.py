@@ -83,8 +83,8 @@ def test_serve_command_prints_url_and_disclaimer_and_answers(web_model_dir):
             assert json.load(response)["status"] == "ok"
         with urllib.request.urlopen(url, timeout=30) as response:
             assert b'id="upload-form"' in response.read()
-    finally:
-        process.send_signal(signal.SIGINT)
+    finally:  # SIGTERM, as process managers send; SIGINT is ignored in background shells (`... &`)
+        process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert process.returncode == 0
 

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntit
 
 from tumorscope import DISCLAIMER, __version__
 from tumorscope.web.routes import bp
-from tumorscope.web.service import Analyzer
+from tumorscope.web.service import Analyzer, AnalyzerBusy
 from tumorscope.web.uploads import UploadError
 
 __all__ = ["SECURITY_HEADERS", "create_app"]
@@ -28,7 +28,7 @@ SECURITY_HEADERS = {
 
 
 def create_app(model_dir: str | Path | None = None, backend: str = "onnx", threads: int | None = None,
-               max_upload_mb: float = 20) -> Flask:
+               max_upload_mb: float = 20, max_concurrent: int | None = None) -> Flask:
     """Build the web app and load both models once.
 
     Args:
@@ -37,6 +37,8 @@ def create_app(model_dir: str | Path | None = None, backend: str = "onnx", threa
         backend: ``onnx`` (parallel requests) or ``tflite`` (requests serialized on the interpreter).
         threads: intra-op threads per model (None: the backend's default).
         max_upload_mb: largest accepted request body; bigger uploads get 413.
+        max_concurrent: analyses this process runs at once (None: one per CPU core); more requests wait
+            for a slot, up to 30 s, then get 503.
 
     Raises:
         FileNotFoundError, ValueError, RuntimeError, ImportError: the models cannot be loaded (one line naming
@@ -52,11 +54,13 @@ def create_app(model_dir: str | Path | None = None, backend: str = "onnx", threa
         PROPAGATE_EXCEPTIONS=False,
     )
     app.json.sort_keys = False  # keep the result keys in RESULT_KEYS order
-    app.extensions["tumorscope"] = Analyzer(model_dir, backend=backend, threads=threads)
+    app.extensions["tumorscope"] = Analyzer(model_dir, backend=backend, threads=threads,
+                                            max_concurrent=max_concurrent)
     app.register_blueprint(bp)
     app.jinja_env.globals.update(disclaimer=DISCLAIMER, version=__version__, max_upload_mb=max_upload_mb)
     app.after_request(_secure_headers)
     app.register_error_handler(UploadError, _bad_upload)
+    app.register_error_handler(AnalyzerBusy, _busy)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
@@ -84,13 +88,25 @@ def _bad_upload(exc: UploadError):
     return _error_response(str(exc), 400)
 
 
+def _busy(exc: AnalyzerBusy):
+    current_app.logger.warning("busy: %s", exc)
+    body, status = _error_response("the server is busy analysing other uploads; try again in a few seconds", 503)
+    return body, status, {"Retry-After": "5"}
+
+
 def _http_error(exc: HTTPException):
     if isinstance(exc, RequestEntityTooLarge):
         limit = request.max_content_length or 0
-        message = f"the upload is larger than the {limit / 2**20:g} MB limit; choose a single 2-D MRI slice"
+        if request.content_length is not None and request.content_length <= limit:  # a form limit, not the size
+            message = ("the form has too many parts or too large a text field; send one file in the multipart "
+                       "field 'image'")
+        else:
+            message = f"the upload is larger than the {limit / 2**20:g} MB limit; choose a single 2-D MRI slice"
     else:
         message = f"{exc.code} {exc.name}: {exc.description}"
-    return _error_response(message, exc.code or 500)
+    body, status = _error_response(message, exc.code or 500)
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]  # e.g. 405's Allow
+    return body, status, headers
 
 
 def _unexpected_error(exc: Exception):

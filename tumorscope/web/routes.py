@@ -21,7 +21,10 @@ def _analyzer() -> Analyzer:
 
 
 def _analyze_upload() -> Analysis:
-    """Analyze the uploaded image; UploadError (400) when it cannot be decoded, 500 when the models fail."""
+    """Analyze the uploaded image; UploadError (400) when it cannot be decoded, 500 when the models fail.
+
+    Call it inside ``Analyzer.slot()``: decoding and analysis are what the concurrency bound limits.
+    """
     data, name = read_upload(request.files)
     analysis = _analyzer().analyze(data, name)
     if analysis.ok:
@@ -39,7 +42,9 @@ def index():
 
 @bp.post("/predict")
 def predict():
-    return render_template("result.html", result=result_view(_analyze_upload()))
+    with _analyzer().slot():
+        view = result_view(_analyze_upload())
+    return render_template("result.html", result=view)
 
 
 @bp.get("/predict")
@@ -49,12 +54,14 @@ def predict_get():
 
 @bp.post("/api/predict")
 def api_predict():
-    return jsonify(_analyze_upload().to_dict())
+    with _analyzer().slot():
+        result = _analyze_upload().to_dict()
+    return jsonify(result)
 
 
 @bp.get("/healthz")
 def healthz():
-    """Liveness plus what is loaded: backend, providers, threads, both models' files and specs."""
-    analyzer = _analyzer()
-    return jsonify(status="ok", version=__version__, model_dir=str(analyzer.model_dir),
-                   max_upload_mb=current_app.config["TUMORSCOPE_MAX_UPLOAD_MB"], **analyzer.describe())
+    """Liveness plus what is loaded: backend, providers, threads, both models' file names (never the server's
+    paths) and specs."""
+    return jsonify(status="ok", version=__version__, max_upload_mb=current_app.config["TUMORSCOPE_MAX_UPLOAD_MB"],
+                   **_analyzer().describe())
