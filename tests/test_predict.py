@@ -72,7 +72,7 @@ BAD_CASES = {
     "empty": "file is empty",
     "text": "not a readable image",
     "corrupt": "not a readable image",
-    "huge": "larger than the 8192px limit",
+    "huge": "over the 16.8 MP limit",
 }
 
 
