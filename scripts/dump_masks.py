@@ -24,11 +24,15 @@ from tumorscope.runtime.errors import one_line
 __all__ = ["dump_masks", "main"]
 
 
-def dump_masks(paths: list[str], out: Path, model_dir: str | None, backend: str) -> int:
-    """Analyse ``paths`` and write their masks to ``out``; returns how many inputs failed (no mask saved)."""
+def dump_masks(paths: list[str], out: Path, model_dir: str | None, backend: str,
+               providers: tuple[str, ...] | None = None) -> int:
+    """Analyse ``paths`` and write their masks to ``out``; returns how many inputs failed (no mask saved).
+
+    ``providers``: ONNX Runtime execution providers, as ``predict --provider`` (None: CPU).
+    """
     arrays: dict[str, np.ndarray] = {"paths": np.array(paths, dtype=str)}
     failed = 0
-    with open_pipeline(model_dir, backend) as pipeline:
+    with open_pipeline(model_dir, backend, providers=providers) as pipeline:
         for index, path in enumerate(paths):
             analysis = pipeline.analyze_path(path)
             if analysis.ok:
@@ -47,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("onnx", "tflite"), default="onnx")
     parser.add_argument("--model-dir", default=None, help="folder with classifier.int8.* and segmenter.int8.*")
     parser.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    parser.add_argument("--provider", dest="providers", action="append", default=None,
+                        help="ONNX Runtime execution provider, repeatable (as `predict --provider`)")
     args = parser.parse_args(argv)
     try:
-        return 1 if dump_masks(args.images, args.out, args.model_dir, args.backend) else 0
+        providers = tuple(args.providers) if args.providers else None
+        return 1 if dump_masks(args.images, args.out, args.model_dir, args.backend, providers) else 0
     except (FileNotFoundError, ValueError, RuntimeError, ImportError) as exc:
         print(f"error: {one_line(exc, None)}", file=sys.stderr)
         return 2

@@ -405,8 +405,38 @@ def export_cmd(model_path, formats, out_dir, data, calibration_count, validation
         sys.exit(1)
 
 
+def _thread_counts(_ctx, _param, value: str | None) -> list[int] | None:
+    """``--threads 2`` or a sweep ``--threads 1,2,4`` -> ``[counts]``."""
+    if value is None:
+        return None
+    try:
+        counts = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise click.BadParameter(f"expected a thread count or a comma-separated sweep like 1,2,4; got {value!r}")
+    return counts
+
+
+def _bench_pipeline(model_dir, data, split, limit, formats, threads, runs, warmup, json_path, markdown_path,
+                    csv_path) -> None:
+    """``bench --task pipeline``: model latency and end-to-end images/s per backend and thread count."""
+    from tumorscope.bench.pipeline import pipeline_markdown, pipeline_report, short_header, write_pipeline_report
+
+    with _exit_on(FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError, OSError):
+        report = pipeline_report(model_dir, data, split, limit, formats, threads, runs, warmup,
+                                 log=lambda line: click.echo(line, err=True))
+        written = write_pipeline_report(report, json_path, csv_path, markdown_path)
+    click.echo(pipeline_markdown(report["rows"], short_header(report["header"])))
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+    sys.exit(2 if any(row["error"] for row in report["rows"]) else 0)
+
+
 @main.command("bench")
-@click.option("--task", type=click.Choice(["classifier", "segmenter"]), required=True)
+@click.option("--task", type=click.Choice(["classifier", "segmenter", "pipeline"]), required=True,
+              help="One model's formats, or pipeline: both int8 models end to end (files to results), "
+                   "--formats onnx,tflite.")
 @click.option("--formats", default=None,
               help="Comma-separated formats (default: all): keras, onnx, onnx-int8, tflite, tflite-fp16, "
                    "tflite-dynamic, tflite-int8. The Keras original always runs first as the parity reference.")
@@ -418,8 +448,9 @@ def export_cmd(model_path, formats, out_dir, data, calibration_count, validation
 @click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True,
               help="Timed batch-1 runs per format (after warm-up; slowest 5% dropped).")
 @click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True, help="Untimed warm-up runs.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Inference threads of every backend [default: the usable cores].")
+@click.option("--threads", default=None, callback=_thread_counts,
+              help="Inference threads of every backend [default: the usable cores]; --task pipeline takes a "
+                   "sweep, e.g. 1,2.")
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True,
               help="Batch size of the throughput measurement and the prediction pass.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
@@ -443,9 +474,16 @@ def bench_cmd(task, formats, model_dir, data, split, limit, runs, warmup, thread
     from tumorscope.bench import render
     from tumorscope.bench.harness import benchmark
 
+    if task == "pipeline":
+        _bench_pipeline(model_dir, data, split, limit, formats, threads, runs, warmup, json_path, markdown_path,
+                        csv_path)
+    if threads is not None and len(threads) > 1:
+        raise click.BadParameter("a sweep runs with --task pipeline; a per-format bench takes one count",
+                                 param_hint="--threads")
     with _exit_on(FileNotFoundError, ValueError, TypeError, RuntimeError, ImportError, OSError):
         report = benchmark(task, formats, model_dir=model_dir, data_root=data, split=split, limit=limit, runs=runs,
-                           warmup=warmup, threads=threads, batch=batch, cache_dir=cache_dir, thresholds=thresholds,
+                           warmup=warmup, threads=threads[0] if threads else None, batch=batch, cache_dir=cache_dir,
+                           thresholds=thresholds,
                            log=lambda line: click.echo(line, err=True))
         written = [writer(report, path) for writer, path in ((render.write_json, json_path),
                                                              (render.write_markdown, markdown_path),

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Check the ONNX models on an NVIDIA GPU: onnxruntime-gpu in its own venv, `tumorscope predict --provider
+# CUDAExecutionProvider` on N evenly spaced official Testing images, compared with the CPU run of the same venv
+# (scripts/compare_predictions.py: same labels, probabilities within its cross-platform tolerance, mask Dice >= 0.98),
+# then the per-image latency of both (median of the `timings_ms` of predict, one worker).
+#
+# Usage: scripts/check_gpu.sh [--images N] [--data DIR] [--venv DIR]
+# Env:   TUMORSCOPE_DATA (data root; default ../shared/data), PYTHON (default python3).
+# Needs an NVIDIA driver for CUDA 12 and PyPI access (onnxruntime-gpu and its nvidia-* CUDA/cuDNN wheels; the venv
+# is kept for the next run). Exit code 0 only when the GPU really ran (no CPU fallback) and every check passed.
+# For research and education only - not for clinical diagnosis.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+DATA=${TUMORSCOPE_DATA:-$REPO/../shared/data}
+PYTHON=${PYTHON:-python3}
+VENV=$REPO/.cache/gpu-venv
+N=100
+
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+die() { echo "FAIL: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --images) N=$2; shift 2 ;;
+        --data) DATA=$2; shift 2 ;;
+        --venv) VENV=$2; shift 2 ;;
+        -h|--help) usage 0 ;;
+        *) usage 2 ;;
+    esac
+done
+[ -d "$DATA/brain-tumor-mri/Testing" ] || die "no $DATA/brain-tumor-mri/Testing; pass --data or set TUMORSCOPE_DATA"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader \
+    || echo "note: nvidia-smi not found; the check fails below if CUDA is unusable" >&2
+
+if [ ! -x "$VENV/bin/tumorscope" ]; then
+    echo "== venv $VENV: tumorscope (runtime only) + onnxruntime-gpu"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q "$REPO"
+    "$VENV/bin/pip" uninstall -q -y onnxruntime  # both wheels provide the `onnxruntime` module
+    "$VENV/bin/pip" install -q "onnxruntime-gpu[cuda,cudnn]>=1.20"
+fi
+PY=$VENV/bin/python
+"$PY" -c "import onnxruntime as ort, sys; p = ort.get_available_providers(); print('onnxruntime', ort.__version__, p); \
+sys.exit(0 if 'CUDAExecutionProvider' in p else 1)" || die "this onnxruntime build has no CUDAExecutionProvider"
+
+OUT=$(mktemp -d "${TMPDIR:-/tmp}/tumorscope-gpu.XXXXXX")
+trap 'rm -rf "$OUT"' EXIT
+mkdir -p "$OUT/cpu" "$OUT/gpu"
+"$PY" - "$DATA" "$N" > "$OUT/images.txt" <<'EOF'
+import sys
+from pathlib import Path
+import numpy as np
+files = sorted(Path(sys.argv[1], "brain-tumor-mri", "Testing").glob("*/*.jpg"))
+for i in np.linspace(0, len(files) - 1, min(int(sys.argv[2]), len(files))).round().astype(int):
+    print(files[i])
+EOF
+mapfile -t IMAGES < "$OUT/images.txt"
+echo "== ${#IMAGES[@]} Testing images"
+
+GPU=(--provider CUDAExecutionProvider --provider CPUExecutionProvider)
+for side in cpu gpu; do
+    extra=(); [ "$side" = gpu ] && extra=("${GPU[@]}")
+    # warm-up run (CUDA context, cuDNN autotuning), then the measured one with a single worker
+    "$VENV/bin/tumorscope" predict --model-dir "$REPO/models" --workers 1 --json "${extra[@]}" "${IMAGES[@]:0:4}" >/dev/null
+    "$VENV/bin/tumorscope" predict --model-dir "$REPO/models" --workers 1 --json "${extra[@]}" "${IMAGES[@]}" \
+        > "$OUT/$side/predict.onnx.json" 2> "$OUT/$side/stderr.txt" || true
+    if grep -q "not available" "$OUT/$side/stderr.txt"; then cat "$OUT/$side/stderr.txt" >&2; die "CUDA fell back to CPU"; fi
+    "$PY" "$REPO/scripts/dump_masks.py" --backend onnx --model-dir "$REPO/models" --out "$OUT/$side/masks.onnx.npz" \
+        "${extra[@]}" "${IMAGES[@]}"
+done
+
+echo "== CPU vs GPU (same labels, probabilities within tolerance, mask Dice >= 0.98)"
+status=0
+"$PY" "$REPO/scripts/compare_predictions.py" "$OUT/cpu" "$OUT/gpu" --backends onnx --min-dice 0.98 || status=1
+
+"$PY" - "$OUT" <<'EOF'
+import json, sys
+import numpy as np
+for side in ("cpu", "gpu"):
+    rows = json.load(open(f"{sys.argv[1]}/{side}/predict.onnx.json"))
+    t = {k: np.median([r["timings_ms"][k] for r in rows if r["error"] is None]) for k in ("classify", "segment", "total")}
+    print(f"{side}: median ms per image: classify {t['classify']:.2f}, segment {t['segment']:.2f}, "
+          f"total {t['total']:.2f} (decode + both models + measurements), {len(rows)} images")
+EOF
+[ $status -eq 0 ] && echo "PASS: GPU results agree with CPU" || echo "FAIL: GPU results differ from CPU (see above)"
+echo "For research and education only - not for clinical diagnosis."
+exit $status
