@@ -7,21 +7,25 @@ Imports only ``tumorscope.runtime`` (no TensorFlow), so ``tumorscope predict`` s
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import cv2
 
 from tumorscope import DISCLAIMER
+from tumorscope.records import RecordWriter
 from tumorscope.runtime import Analysis, BackendOptions, Pipeline, resolve_model_dir
 from tumorscope.runtime.errors import one_line
+from tumorscope.runtime.runner import PipelineRunner
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "expand_inputs",
     "open_pipeline",
     "predict_rows",
+    "predict_to_file",
     "format_table",
 ]
 
@@ -103,14 +107,22 @@ def _write_overlay(analysis: Analysis, path: Path) -> str | None:
     return None if ok else f"{path}: cannot write overlay; check that the folder is writable"
 
 
+def _analyze_or_exception(pipeline: Pipeline, path: str) -> Analysis | Exception:
+    """``pipeline.analyze_path(path)``, or the exception it raised (so a worker thread hands it back)."""
+    try:
+        return pipeline.analyze_path(path)
+    except Exception as exc:  # noqa: BLE001 - re-raised by predict_rows inside its per-input catch-all
+        return exc
+
+
 def predict_rows(
-    inputs: list[tuple[str, str | None]], pipeline: Pipeline, overlay_dir: str | Path | None = None
+    inputs: list[tuple[str, str | None]], pipeline: Pipeline | PipelineRunner, overlay_dir: str | Path | None = None
 ) -> Iterator[dict[str, Any]]:
     """Analyze each input and yield its ``Analysis.to_dict()`` row, in order.
 
     Args:
         inputs: ``expand_inputs`` output.
-        pipeline: the loaded models.
+        pipeline: the loaded models; a ``PipelineRunner`` analyses several inputs at once (same rows, in order).
         overlay_dir: when given, each successful input also gets ``<stem>.overlay.png`` there and its row
             an ``overlay`` key (the file path, or None when the input failed).
 
@@ -121,10 +133,12 @@ def predict_rows(
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     used: set[Path] = set()
+    runner = pipeline if isinstance(pipeline, PipelineRunner) else PipelineRunner([pipeline])
+    analyses = runner.map(_analyze_or_exception, (path for path, error in inputs if not error))
     for path, error in inputs:
-        analysis = (
-            Analysis(name=path, error=error, backend=pipeline.backend) if error else pipeline.analyze_path(path)
-        )
+        analysis = Analysis(name=path, error=error, backend=pipeline.backend) if error else next(analyses)
+        if isinstance(analysis, Exception):  # raised in a worker: raise it here, as the sequential loop did
+            raise analysis
         row = analysis.to_dict()
         if out_dir is not None:
             row["overlay"] = None
@@ -133,6 +147,48 @@ def predict_rows(
                 row["error"] = _write_overlay(analysis, target)
                 row["overlay"] = None if row["error"] else str(target)
         yield row
+
+
+def predict_to_file(
+    inputs: list[tuple[str, str | None]],
+    pipeline: Pipeline | PipelineRunner,
+    output: str | Path,
+    resume: bool = False,
+    overlay_dir: str | Path | None = None,
+    progress: Callable[[Iterator[dict[str, Any]], int], Iterable[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """Stream one record per input into ``output`` (``.jsonl`` / ``.csv``), each flushed as it completes.
+
+    Args:
+        inputs: ``expand_inputs`` output (possibly one shard of it).
+        pipeline: the loaded models, or a ``PipelineRunner``.
+        output: the result file; see ``tumorscope.records.RecordWriter``.
+        resume: skip the inputs already recorded in ``output`` and append (a partial last line is cut).
+        overlay_dir: as in ``predict_rows``.
+        progress: wraps the row iterator, given the number of rows to come (e.g. a progress bar).
+
+    Returns:
+        ``{"output", "inputs", "written", "skipped", "failed", "seconds", "images_per_s", "disclaimer"}``
+        (``failed`` counts this run's records with an error).
+
+    Raises:
+        FileExistsError: ``output`` has records and ``resume`` is False. ValueError: bad suffix or file.
+    """
+    start = time.perf_counter()
+    with RecordWriter(output, resume=resume) as writer:
+        todo = [item for item in inputs if item[0] not in writer.recorded]
+        rows: Iterable[dict[str, Any]] = predict_rows(todo, pipeline, overlay_dir)
+        if progress is not None:
+            rows = progress(rows, len(todo))
+        failed = 0
+        for row in rows:
+            writer.write(row)
+            failed += row["error"] is not None
+        written = writer.written
+    seconds = time.perf_counter() - start
+    return {"output": str(output), "inputs": len(inputs), "written": written, "skipped": len(inputs) - len(todo),
+            "failed": failed, "seconds": round(seconds, 3),
+            "images_per_s": round(written / seconds, 2) if written and seconds > 0 else None, "disclaimer": DISCLAIMER}
 
 
 def _cell(value: Any, fmt: str) -> str:
