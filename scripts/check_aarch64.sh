@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Prove the tumorscope runtime on 64-bit ARM (Raspberry Pi class) by qemu user-mode emulation.
 #
-# Builds a Debian bookworm arm64 root file system (the base of Raspberry Pi OS 64-bit, Python 3.11), installs
-# tumorscope's runtime-only dependencies there from PyPI's aarch64 wheels (`pip install <repo>`, no extras), runs
-# `tumorscope predict --json` with each backend on real test images (one per class plus one segmentation slice)
-# under an emulated Cortex-A72 (Raspberry Pi 4), runs the same on this x86-64 host, and compares: same labels,
-# probabilities within 0.02, mask Dice >= 0.98 (scripts/compare_predictions.py). Exit code 0 only when all pass.
+# Builds the wheel on this host (`pip wheel --no-deps`: the package plus the int8 models of models/), builds a
+# Debian bookworm arm64 root file system (the base of Raspberry Pi OS 64-bit, Python 3.11), installs the wheel
+# there with its runtime-only dependencies from PyPI's aarch64 wheels (no extras, no source tree), runs
+# `tumorscope predict --json` with each backend and no model options (the models installed with the package) on
+# real test images (one per class plus one segmentation slice) under an emulated Cortex-A72 (Raspberry Pi 4), runs
+# the same on this x86-64 host with --model-dir models, and compares: same labels, probabilities within 0.02, mask
+# Dice >= 0.98 (scripts/compare_predictions.py). Exit code 0 only when all pass.
 #
-# Usage: scripts/check_aarch64.sh [--backends onnx,tflite] [--cpu cortex-a72|cortex-a76|max] [--model-dir DIR]
-#                                 [--data DIR] [--fresh]
-# Env:   TUMORSCOPE_DATA (data root, needed), TUMORSCOPE_MODELS (default models folder), PYTHON (host interpreter
-#        with tumorscope installed; default: python3), TUMORSCOPE_AARCH64_CACHE (default .cache/aarch64).
+# Usage: scripts/check_aarch64.sh [--backends onnx,tflite] [--cpu cortex-a72|cortex-a76|max] [--data DIR] [--fresh]
+# Env:   TUMORSCOPE_DATA (data root, needed), PYTHON (host interpreter with tumorscope and pip installed; default:
+#        python3), TUMORSCOPE_AARCH64_CACHE (default .cache/aarch64).
 # Needs root (chroot, mounts, binfmt_misc) and network access to Debian's and PyPI's package servers on the first
 # run; later runs reuse the cached root file system and its installed venv. For research and education only.
 set -euo pipefail
@@ -22,7 +23,7 @@ MIRROR=http://deb.debian.org/debian
 PACKAGES=python3-venv,libstdc++6,bash
 BACKENDS=onnx,tflite
 CPU=cortex-a72
-MODEL_DIR=${TUMORSCOPE_MODELS:-$REPO/models}
+MODEL_DIR=$REPO/models  # what the wheel carries; the host predicts with these files
 DATA=${TUMORSCOPE_DATA:-}
 PYTHON=${PYTHON:-python3}
 FRESH=0
@@ -34,7 +35,6 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --backends) BACKENDS=$2; shift 2 ;;
         --cpu) CPU=$2; shift 2 ;;
-        --model-dir) MODEL_DIR=$2; shift 2 ;;
         --data) DATA=$2; shift 2 ;;
         --fresh) FRESH=1; shift ;;
         -h|--help) usage 0 ;;
@@ -64,8 +64,6 @@ end() { since "$phase_start" "$phase_cpu"; PHASES+=("$(printf '%-28s %s' "$1" "$
 [ "$(id -u)" = 0 ] || die "run as root (chroot, mounts and binfmt_misc need it)"
 [ -n "$DATA" ] && [ -d "$DATA/brain-tumor-mri" ] || die "set TUMORSCOPE_DATA (or --data) to the data root"
 DATA=$(cd "$DATA" && pwd)
-[ -d "$MODEL_DIR" ] || die "models folder $MODEL_DIR not found; pass --model-dir or set TUMORSCOPE_MODELS"
-MODEL_DIR=$(cd "$MODEL_DIR" && pwd)
 IFS=, read -r -a BACKEND_LIST <<<"$BACKENDS"
 for backend in "${BACKEND_LIST[@]}"; do
     ext=$([ "$backend" = tflite ] && echo tflite || echo onnx)
@@ -109,7 +107,7 @@ if [ "$FRESH" = 1 ] || [ "$(cat "$ROOT/.tumorscope-stamp" 2>/dev/null)" != "$STA
     echo "$STAMP" >"$ROOT.tmp/.tumorscope-stamp"
     mv "$ROOT.tmp" "$ROOT"
 fi
-mkdir -p "$ROOT"/{proc,sys,dev,root,tmp,etc/ssl/certs,mnt/data,mnt/models,mnt/out}
+mkdir -p "$ROOT"/{proc,sys,dev,root,tmp,etc/ssl/certs,mnt/data,mnt/out}
 # Package scripts do not run in an extracted tree: bring the host's CA bundle (pip's TLS) and DNS configuration.
 cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
@@ -128,48 +126,60 @@ done >"$ROOT/etc/tumorscope-cpuinfo"
 end "root file system"
 
 # Run a command inside the root file system, emulated, in a private mount namespace (mounts vanish on exit).
+# Only the data (read-only) and the output folder are mounted: the models come from the installed wheel.
 in_arm() {
     unshare --mount --propagation private bash -c '
         set -e
-        root=$1 cpu=$2 data=$3 models=$4 out=$5; shift 5
+        root=$1 cpu=$2 data=$3 out=$4; shift 4
         mount -t proc proc "$root/proc"
         mount --bind "$root/etc/tumorscope-cpuinfo" "$root/proc/cpuinfo"
         mount -t sysfs sysfs "$root/sys"
         mount --rbind /dev "$root/dev"
         mount --bind -o ro "$data" "$root/mnt/data"
-        mount --bind -o ro "$models" "$root/mnt/models"
         mount --bind "$out" "$root/mnt/out"
         exec env -i QEMU_CPU="$cpu" PATH=/opt/venv/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 \
             PIP_CERT=/etc/ssl/certs/ca-certificates.crt SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
             PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 PIP_NO_INPUT=1 \
             /usr/sbin/chroot "$root" /bin/bash -c "$@"' \
-        in_arm "$ROOT" "$CPU" "$DATA" "$MODEL_DIR" "$OUT/aarch64" "$@"
+        in_arm "$ROOT" "$CPU" "$DATA" "$OUT/aarch64" "$@"
 }
 
-# --- 3. runtime-only install: venv + `pip install <repo>` from PyPI's aarch64 wheels ----------------------------
-begin "pip install (emulated)"
+# --- 3. the wheel, built on this host, installed in the emulated venv with its aarch64 dependencies ---------------
 rm -rf "$OUT"
 mkdir -p "$OUT/aarch64" "$OUT/x86_64"
-# What `pip install <repo>` builds from (tracked and new files, no ignored build outputs), plus the mask dumper.
+# What the wheel is built from (tracked and new files, no ignored build outputs), plus the mask dumper.
 sources() {
     git -C "$REPO" ls-files -z --cached --others --exclude-standard -- pyproject.toml 'setup.*' MANIFEST.in \
-        'README*' 'LICENSE*' tumorscope scripts/dump_masks.py
+        'README*' 'LICENSE*' tumorscope 'models/*.int8.*' models/manifest.json scripts/dump_masks.py
 }
 digest=$(cd "$REPO" && sources | xargs -0 sha256sum 2>/dev/null | sha256sum | cut -c1-64)
 if [ "$(cat "$ROOT/opt/venv/.tumorscope-src" 2>/dev/null)" = "$digest" ]; then
-    echo "source unchanged since the last install: keeping the venv"
+    echo "== build + install wheel: sources and models unchanged since the last install, keeping the venv"
 else
-    rm -rf "$ROOT/src" && mkdir -p "$ROOT/src"
-    sources | (cd "$REPO" && tar --null --ignore-failed-read -cf - -T - 2>/dev/null) | tar -C "$ROOT/src" -xf -
-    # pip runs from Debian's pip wheel (python3-pip-whl): the runtime venv needs no pip of its own.
-    in_arm '
+    begin "build wheel (host)"
+    rm -rf "$CACHE/wheel" "$ROOT/src"
+    "$PYTHON" -m pip wheel --no-deps --quiet -w "$CACHE/wheel" "$REPO" >"$CACHE/wheel.log" 2>&1 \
+        || { tail -20 "$CACHE/wheel.log" >&2; die "pip wheel failed (log: $CACHE/wheel.log)"; }
+    wheels=("$CACHE"/wheel/tumorscope-*.whl)
+    WHEEL=$(basename "${wheels[0]}")
+    echo "$WHEEL: $(stat -c %s "${wheels[0]}") bytes"
+    mkdir -p "$ROOT/src/scripts"
+    cp "${wheels[0]}" "$ROOT/src/$WHEEL"
+    cp "$REPO/scripts/dump_masks.py" "$ROOT/src/scripts/"
+    end "build wheel (host)"
+
+    begin "pip install wheel (emulated)"
+    # pip runs from Debian's pip wheel (python3-pip-whl): the runtime venv needs no pip of its own. The same version
+    # may be installed already: uninstalling it first makes the new wheel's files (and models) replace it.
+    in_arm "
         set -e
         [ -x /opt/venv/bin/python ] || python3 -m venv --without-pip /opt/venv
         wheels=(/usr/share/python-wheels/pip-*.whl)
-        /opt/venv/bin/python "${wheels[0]}/pip" install --quiet --no-compile --upgrade /src'
+        /opt/venv/bin/python \${wheels[0]}/pip uninstall --quiet --yes tumorscope 2>/dev/null || true
+        /opt/venv/bin/python \${wheels[0]}/pip install --quiet --no-compile /src/$WHEEL"
     echo "$digest" >"$ROOT/opt/venv/.tumorscope-src"
+    end "pip install wheel (emulated)"
 fi
-end "pip install (emulated)"
 
 begin "import check (emulated)"
 in_arm '
@@ -187,7 +197,9 @@ print(f"machine={platform.machine()} python={sys.version.split()[0]} hwcap=0x{hw
 print(" ".join(f"{name}=={version(name)}" for name in packages))
 assert platform.machine() == "aarch64", platform.machine()
 assert importlib.util.find_spec("tensorflow") is None, "the runtime-only install must not pull in TensorFlow"
-EOF'
+assert tumorscope.runtime.__file__.startswith("/opt/venv/"), tumorscope.runtime.__file__
+EOF
+cd /tmp && tumorscope models'
 end "import check (emulated)"
 
 # --- 4. the test images: one per class (de-duplicated test split) and one segmentation test slice ---------------
@@ -210,9 +222,9 @@ for backend in "${BACKEND_LIST[@]}"; do
     begin "predict $backend (emulated)"
     # A failure here is reported by the comparison (missing or failed rows), so the other backend still runs.
     in_arm "cd /mnt/data
-        tumorscope predict --json --backend $backend --model-dir /mnt/models $quoted >/mnt/out/predict.$backend.json
-        python /src/scripts/dump_masks.py --backend $backend --model-dir /mnt/models --out /mnt/out/masks.$backend.npz \\
-            $quoted" || echo "predict $backend (emulated) exited with status $?"
+        tumorscope predict --json --backend $backend $quoted >/mnt/out/predict.$backend.json
+        python /src/scripts/dump_masks.py --backend $backend --out /mnt/out/masks.$backend.npz $quoted" \
+        || echo "predict $backend (emulated) exited with status $?"
     end "predict $backend (emulated)"
 done
 
