@@ -12,6 +12,10 @@ For each backend and each thread count T of the sweep, in one process and on the
 - ``identical``: every pipelined result equals the sequential one (all ``to_dict`` values except timings,
   and the mask bit for bit).
 
+The three measurements alternate in up to ``ROUNDS`` rounds over chunks of the images, so a machine whose
+load changes during the run (other jobs, thermal limits) disturbs them alike and the ratio
+``pipeline_vs_model_bound`` stays meaningful even when the absolute numbers are not.
+
 For research and education only; not for clinical diagnosis.
 """
 
@@ -44,23 +48,30 @@ PIPELINE_FIELDS = (
     "model_bound_ips", "sequential_ips", "pipeline_ips", "pipeline_vs_model_bound", "identical", "error",
 )
 """Keys of every pipeline benchmark row, in column order."""
+ROUNDS = 5
+"""The measurement interleaves up to this many rounds of (model latency, sequential chunk, pipelined chunk)."""
+MIN_ROUND_IMAGES = 20
+"""Fewest images per round (a pipelined chunk starts and drains its workers once)."""
 
 
-def _model_p50(path: Path, threads: int, images: list[np.ndarray], runs: int, warmup: int) -> float:
-    """Batch-1 p50 latency (ms) of one artifact on preprocessed inputs."""
-    model = open_backend(path, BackendOptions(threads=threads))
-    try:
-        inputs = [preprocess(i, model.spec.input_size, model.spec.scale)[None] for i in images]
+class _Latency:
+    """One artifact opened with ``threads``; ``time(k)`` appends k batch-1 timings (s) on preprocessed inputs."""
+
+    def __init__(self, path: Path, threads: int, images: list[np.ndarray], warmup: int):
+        self.model = open_backend(path, BackendOptions(threads=threads))
+        self.inputs = [preprocess(i, self.model.spec.input_size, self.model.spec.scale)[None] for i in images]
+        self.seconds: list[float] = []
         for i in range(warmup):
-            model.run(inputs[i % len(inputs)])
-        timings = []
-        for i in range(runs):
+            self.model.run(self.inputs[i % len(self.inputs)])
+
+    def time(self, count: int) -> None:
+        for _ in range(count):
             start = time.perf_counter()
-            model.run(inputs[i % len(inputs)])
-            timings.append(time.perf_counter() - start)
-    finally:
-        model.close()
-    return latency_stats(timings)["latency_ms_p50"]
+            self.model.run(self.inputs[len(self.seconds) % len(self.inputs)])
+            self.seconds.append(time.perf_counter() - start)
+
+    def p50(self) -> float:
+        return latency_stats(self.seconds)["latency_ms_p50"]
 
 
 def _fingerprint(analysis: Analysis) -> tuple:
@@ -74,13 +85,10 @@ def _fingerprint(analysis: Analysis) -> tuple:
     return repr(sorted(row.items())), digest
 
 
-def _rate(analyses: Iterable[Analysis], count: int) -> tuple[float, list[tuple]]:
+def _timed(analyses: Iterable[Analysis]) -> tuple[float, list[tuple]]:
     start = time.perf_counter()
     prints = [_fingerprint(a) for a in analyses]
-    seconds = time.perf_counter() - start
-    if len(prints) != count:
-        raise RuntimeError(f"expected {count} results, got {len(prints)}")
-    return count / seconds, prints
+    return time.perf_counter() - start, prints
 
 
 def pipeline_benchmark(
@@ -132,20 +140,42 @@ def pipeline_benchmark(
 
 def _measure(model_dir, backend: str, files: dict[str, Path], paths: list[str], count: int,
              sample: list[np.ndarray], runs: int, warmup: int) -> dict:
-    classifier = _model_p50(files["classifier"], count, sample, runs, warmup)
-    segmenter = _model_p50(files["segmenter"], count, sample, runs, warmup)
-    with Pipeline.from_model_dir(model_dir, backend, BackendOptions(threads=count)) as pipeline:
-        pipeline.analyze_path(paths[0])  # warm-up
-        sequential, expected = _rate((pipeline.analyze_path(p) for p in paths), len(paths))
+    """Interleaved rounds (model latency, sequential chunk, pipelined chunk), so that a machine whose load
+    changes during the run disturbs all three alike and their ratio stays meaningful."""
+    rounds = max(1, min(ROUNDS, len(paths) // MIN_ROUND_IMAGES, runs))
+    chunks = [list(c) for c in np.array_split(np.array(paths, dtype=object), rounds)]
     workers, worker_threads = plan_workers(cores=count)
-    with PipelineRunner.from_model_dir(model_dir, backend, workers, worker_threads) as runner:
-        list(runner.analyze_paths(paths[: runner.workers]))  # warm-up
-        pipelined, got = _rate(runner.analyze_paths(paths), len(paths))
-    bound = 1000.0 / (classifier + segmenter)
+    classifier = _Latency(files["classifier"], count, sample, warmup)
+    segmenter = _Latency(files["segmenter"], count, sample, warmup)
+    try:
+        with Pipeline.from_model_dir(model_dir, backend, BackendOptions(threads=count)) as pipeline, \
+                PipelineRunner.from_model_dir(model_dir, backend, workers, worker_threads) as runner:
+            pipeline.analyze_path(paths[0])  # warm-up
+            list(runner.analyze_paths(paths[: runner.workers]))
+            seconds = {"sequential": 0.0, "pipeline": 0.0}
+            expected, got = [], []
+            for index, chunk in enumerate(chunks):
+                share = runs // rounds + (index < runs % rounds)
+                classifier.time(share)
+                segmenter.time(share)
+                elapsed, prints = _timed(pipeline.analyze_path(p) for p in chunk)
+                seconds["sequential"] += elapsed
+                expected += prints
+                elapsed, prints = _timed(runner.analyze_paths(chunk))
+                seconds["pipeline"] += elapsed
+                got += prints
+    finally:
+        classifier.model.close()
+        segmenter.model.close()
+    if len(got) != len(paths) or len(expected) != len(paths):
+        raise RuntimeError(f"expected {len(paths)} results, got {len(expected)} and {len(got)}")
+    cls_ms, seg_ms = classifier.p50(), segmenter.p50()
+    bound = 1000.0 / (cls_ms + seg_ms)
+    sequential, pipelined = len(paths) / seconds["sequential"], len(paths) / seconds["pipeline"]
     return {
-        "workers": workers, "worker_threads": worker_threads, "classifier_p50_ms": round(classifier, 3),
-        "segmenter_p50_ms": round(segmenter, 3), "model_bound_ips": round(bound, 2),
-        "sequential_ips": round(sequential, 2), "pipeline_ips": round(pipelined, 2),
+        "workers": workers, "worker_threads": worker_threads, "classifier_p50_ms": round(cls_ms, 3),
+        "segmenter_p50_ms": round(seg_ms, 3), "model_bound_ips": round(bound, 3),
+        "sequential_ips": round(sequential, 3), "pipeline_ips": round(pipelined, 3),
         "pipeline_vs_model_bound": round(pipelined / bound, 3), "identical": got == expected,
     }
 
