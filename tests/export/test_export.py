@@ -62,9 +62,10 @@ def test_onnx_io_names_and_dynamic_batch(tiny_exports, task):
     spec = load_spec(tiny_exports[task]["keras"])
     for name in ("onnx", "onnx-int8"):
         session = ort.InferenceSession(str(tiny_exports[task][name]), providers=["CPUExecutionProvider"])
-        (inp,), (out,) = session.get_inputs(), session.get_outputs()
+        (inp,), (out, *extra) = session.get_inputs(), session.get_outputs()
         assert inp.name == spec.input_name == "image"
         assert out.name == spec.output_name
+        assert [o.name for o in extra] == (["features", "class_maps"] if task == "classifier" else [])
         assert not isinstance(inp.shape[0], int) and inp.shape[1:] == [*SIZE, 3]
         batch = synthetic_images(3, SIZE, seed=5)
         assert session.run(None, {inp.name: batch})[0].shape[0] == 3
@@ -238,7 +239,7 @@ def test_in_graph_normalization_survives_every_backend(normalized_keras, tmp_pat
     for result in results[:2]:
         session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
         assert [i.name for i in session.get_inputs()] == ["image"]
-        assert [o.name for o in session.get_outputs()] == ["probabilities"]
+        assert [o.name for o in session.get_outputs()] == ["probabilities", "features", "class_maps"]
 
 
 def test_affine_normalization_is_equivalent_and_shares_weights(normalized_keras):

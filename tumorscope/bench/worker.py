@@ -25,6 +25,7 @@ from tumorscope.assess.items import iter_batches
 from tumorscope.assess.models import open_model
 from tumorscope.runtime.backends import BackendOptions, InferenceBackend
 from tumorscope.runtime.errors import one_line
+from tumorscope.runtime.inputcheck import InputCheckModel
 from tumorscope.runtime.postprocess import probability_map
 
 __all__ = ["CLIP_FRACTION", "run_worker", "latency_stats", "peak_rss_mb", "main"]
@@ -99,18 +100,49 @@ def _time_model(model: InferenceBackend, images: np.ndarray, runs: int, warmup: 
     return out
 
 
-def _predict(model: InferenceBackend, paths: list[str], batch: int) -> tuple[np.ndarray, list[int], list[dict]]:
-    """Outputs of every readable image, streamed in chunks of ``batch`` so the split never sits in memory."""
+def _predict(model: InferenceBackend, paths: list[str], batch: int,
+             features: list | None = None) -> tuple[np.ndarray, list[int], list[dict]]:
+    """Outputs of every readable image, streamed in chunks of ``batch`` so the split never sits in memory.
+
+    ``features``: when a list and the model has a features output (input check), its rows are appended to it.
+    """
     outputs, kept, errors = [], [], []
+    run_outputs = getattr(model, "run_outputs", None) if model.spec.features_name and features is not None else None
     for chunk in iter_batches(paths, model.spec, batch):
         errors += chunk.errors
-        if chunk.indices:
+        if chunk.indices and run_outputs is not None:
+            named = run_outputs(chunk.inputs)
+            features.append(named[model.spec.features_name])
+            output = np.asarray(named[model.spec.output_name], dtype=np.float32)
+        elif chunk.indices:
             output = np.asarray(model.run(chunk.inputs), dtype=np.float32)
+        if chunk.indices:
             outputs.append(probability_map(output) if model.spec.task == "segmenter" else output)
             kept += chunk.indices
     if not outputs:
         raise ValueError(f"no readable images among the {len(paths)} benchmark images; check --data")
     return np.concatenate(outputs), kept, errors
+
+
+def _input_check_stats(model: InferenceBackend, images: np.ndarray, features: list[np.ndarray], runs: int,
+                       latency_ms: float) -> dict:
+    """The input check's batch-1 cost (p50 ms, share of the model's p50) and the share of the split it accepts.
+
+    Empty for models without a fitted input check (segmenters, older exports).
+    """
+    check = InputCheckModel.from_spec(model.spec.input_check) if model.spec.features_name else None
+    run_outputs = getattr(model, "run_outputs", None)
+    if check is None or run_outputs is None or not features:
+        return {}
+    one = run_outputs(images[:1])[model.spec.features_name]
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        check.check(one)
+        timings.append(time.perf_counter() - start)
+    cost = latency_stats(timings)["latency_ms_p50"]
+    accepted = float(np.mean(check.scores(np.concatenate(features)) <= check.threshold))
+    return {"input_check_ms_p50": cost, "input_check_share": cost / latency_ms, "input_check_accepted": accepted}
 
 
 def run_worker(model_path: Path, paths: list[str], out_dir: Path, runs: int = 50, warmup: int = 5,
@@ -129,9 +161,12 @@ def run_worker(model_path: Path, paths: list[str], out_dir: Path, runs: int = 50
         result = {"task": model.spec.task, "spec_format": model.spec.format, "labels": list(model.spec.labels),
                   "mask_threshold": model.spec.mask_threshold, "input_size": list(model.spec.input_size),
                   "providers": list(getattr(model, "providers", ())), "load_ms": load_ms}
-        result |= _time_model(model, _timing_batch(paths, model, batch), runs, warmup)
+        timing_batch = _timing_batch(paths, model, batch)
+        result |= _time_model(model, timing_batch, runs, warmup)
         result["peak_rss_mb"] = peak_rss_mb()
-        predictions, kept, errors = _predict(model, paths, batch)
+        features: list[np.ndarray] = []
+        predictions, kept, errors = _predict(model, paths, batch, features)
+        result |= _input_check_stats(model, timing_batch, features, runs, result["latency_ms_p50"])
     finally:
         model.close()
     np.save(out_dir / PREDICTIONS_FILE, predictions)

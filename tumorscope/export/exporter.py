@@ -20,10 +20,20 @@ import numpy as np
 from tumorscope.assess.models import KerasBackend, open_model
 from tumorscope.datasets import resolve_data_root
 from tumorscope.export.calibration import DEFAULT_COUNT, calibration_images, validation_images
-from tumorscope.export.deps import tool_versions
+from tumorscope.export.deps import require, tool_versions
 from tumorscope.export.formats import ExportFormat, artifact_path, parse_formats
-from tumorscope.export.onnx_export import export_onnx, quantize_onnx_int8
+from tumorscope.export.onnx_export import export_onnx, quantize_onnx_int8, set_spec_metadata
 from tumorscope.export.tflite_export import export_tflite
+from tumorscope.export.trust import (
+    DEFAULT_TRUST_COUNT,
+    TrustImages,
+    fit_artifact_input_check,
+    fit_confident_area,
+    trust_images_from_data,
+    trust_model,
+    trust_spec,
+    tumor_free_val_images,
+)
 from tumorscope.export.validation import ExportValidationError, compare_outputs, limit_failures, parity_limits
 from tumorscope.manifest import file_sha256
 from tumorscope.runtime.backends import InferenceBackend
@@ -33,6 +43,8 @@ from tumorscope.runtime.spec import ModelSpec, load_spec, save_spec, spec_path_f
 __all__ = ["ExportResult", "export_model", "raise_on_failure", "results_table", "run_batched"]
 
 BATCH = 16
+CAM_IMAGES = 256
+"""About this many TRAINING images (evenly spaced) average the Grad-CAM weights (Keras forward + gradients)."""
 
 
 @dataclass(frozen=True)
@@ -88,15 +100,17 @@ class _Job:
     sha256: str
     versions: dict[str, str]
     onnx_calibration: str = "minmax"
+    trust: TrustJob | None = None
 
     def spec_for(self, fmt: ExportFormat) -> ModelSpec:
-        """The source spec plus this artifact's format, source hash and tool versions."""
-        return self.source.replace(format=fmt.name, source_sha256=self.sha256,
+        """The source spec plus this artifact's format, source hash and tool versions (and trust outputs)."""
+        source = self.source if self.trust is None or self.trust.model is None else trust_spec(self.source)
+        return source.replace(format=fmt.name, source_sha256=self.sha256,
                                    versions={**self.source.versions, **self.versions})
 
 
 def _convert(job: _Job, fmt: ExportFormat, spec: ModelSpec, path: Path, work: Path) -> None:
-    model = job.original.model
+    model = job.original.model if job.trust is None or job.trust.model is None else job.trust.model
     if fmt.backend == "onnx" and fmt.quantization == "none":
         export_onnx(model, spec, path)
     elif fmt.backend == "onnx" and fmt.quantization == "int8":
@@ -106,6 +120,56 @@ def _convert(job: _Job, fmt: ExportFormat, spec: ModelSpec, path: Path, work: Pa
         export_tflite(model, spec, path, fmt.quantization, job.calibration)
     else:
         raise ValueError(f"format {fmt.name!r} ({fmt.backend}, {fmt.quantization}) has no exporter")
+
+
+@dataclass(frozen=True)
+class TrustJob:
+    """Trust-layer fits of an export.
+
+    Classifier: the model with trust outputs and the images its input check is fitted on. Segmenter:
+    ``model`` None and ``images.val`` the tumour-free val slices its confidence threshold is measured on.
+    """
+
+    model: object | None
+    images: TrustImages
+    predicted: np.ndarray | None
+
+
+def _trust_job(original: KerasBackend, source: ModelSpec, root: Path | None, calibration: np.ndarray | None,
+               validation: np.ndarray, trust_count: int) -> TrustJob | None:
+    """The trust outputs and fit images of an export (None for ``trust_count=0``).
+
+    With a data root: ``trust_count`` TRAINING images (true labels) and every val image; without one
+    (tests with given arrays): the calibration images labelled by the original, and ``validation``.
+    """
+    if trust_count == 0:
+        return None
+    if source.task == "segmenter":
+        return None if root is None else TrustJob(None, tumor_free_val_images(root, source), None)
+    if root is not None:
+        images = trust_images_from_data(root, source, trust_count)
+    else:
+        train = calibration if calibration is not None else validation
+        images = TrustImages(train, None, validation)
+    predicted = None if images.train_labels is not None else np.argmax(run_batched(original, images.train), axis=1)
+    return TrustJob(trust_model(original.model, images.train[:: max(1, len(images.train) // CAM_IMAGES)]),
+                    images, predicted)
+
+
+def _fit_input_check(job: _Job, fmt: ExportFormat, staged: Path) -> None:
+    """Fit the input check (classifier) or the confidence threshold (segmenter) on the staged artifact's own
+    outputs; rewrite its spec (sidecar and ONNX metadata)."""
+    spec = job.spec_for(fmt)
+    if job.trust.model is None:
+        spec = spec.replace(confident_area_pct=fit_confident_area(staged, job.trust.images.val))
+    else:
+        spec = spec.replace(input_check=fit_artifact_input_check(staged, spec, job.trust.images, job.trust.predicted))
+    save_spec(spec, staged)
+    if fmt.backend == "onnx":
+        onnx = require("onnx")
+        proto = onnx.load(str(staged))
+        set_spec_metadata(proto, spec)
+        onnx.save(proto, str(staged))
 
 
 def _validate(job: _Job, fmt: ExportFormat, path: Path) -> dict:
@@ -135,6 +199,8 @@ def _export_one(job: _Job, fmt: ExportFormat) -> ExportResult:
             staged = Path(tmp) / target.name
             _convert(job, fmt, job.spec_for(fmt), staged, Path(tmp))
             save_spec(job.spec_for(fmt), staged)
+            if job.trust is not None:
+                _fit_input_check(job, fmt, staged)
             size_mb = round(staged.stat().st_size / 2**20, 3)
             checks = _validate(job, fmt, staged)
             os.replace(staged, target)
@@ -175,6 +241,7 @@ def export_model(
     calibration_count: int = DEFAULT_COUNT,
     validation_count: int = DEFAULT_COUNT,
     onnx_calibration: str = "minmax",
+    trust_count: int = DEFAULT_TRUST_COUNT,
 ) -> list[ExportResult]:
     """Export a Keras model (with its ``.spec.json`` sidecar) to the given formats and validate each.
 
@@ -194,6 +261,10 @@ def export_model(
         limits: ``{format: {key: limit}}`` overriding the committed ``parity_with_keras`` limits of those
             formats (label-free keys: ``min_agreement``, ``max_prob_delta``, ``min_parity_dice``); None or a
             missing format: the committed limits (``tumorscope/assess/limits.json``).
+        trust_count: classifier only: TRAINING images the input check is fitted on (``export.trust``);
+            the artifacts get ``features`` and ``class_maps`` outputs and a fitted ``input_check`` spec.
+            0 exports the probabilities only. Without a data root (``calibration`` and ``validation``
+            given) the fit uses those arrays, labelled by the original's predictions.
 
     Returns:
         One ``ExportResult`` per format, in order.
@@ -209,6 +280,7 @@ def export_model(
         raise FileNotFoundError(f"{keras_path}: model file not found; train it first or fix --model")
     source = load_spec(keras_path)
     exported = [f for f in chosen if f.backend != "keras"]
+    validation_given = validation is not None
     if exported:
         calibration, validation = _load_images(source, exported, data_root, calibration, validation,
                                                calibration_count, validation_count)
@@ -218,8 +290,10 @@ def export_model(
         return [original_row for _ in chosen]
     original = open_model(keras_path)
     try:
+        trust_root = resolve_data_root(data_root) if data_root is not None or validation_given is False else None
+        trust = _trust_job(original, source, trust_root, calibration, validation, trust_count)
         job = _Job(original, keras_path, out_dir, source, validation, run_batched(original, validation), calibration,
-                   limits, file_sha256(keras_path), tool_versions(), onnx_calibration)
+                   limits, file_sha256(keras_path), tool_versions(), onnx_calibration, trust)
         return [original_row if f.backend == "keras" else _export_one(job, f) for f in chosen]
     finally:
         original.close()

@@ -12,7 +12,7 @@ import numpy as np
 from tumorscope.export.deps import require
 from tumorscope.runtime.spec import SPEC_METADATA_KEY, ModelSpec
 
-__all__ = ["OPSET", "CALIBRATION_METHODS", "export_onnx", "quantize_onnx_int8", "set_spec_metadata",
+__all__ = ["OPSET", "output_names", "CALIBRATION_METHODS", "export_onnx", "quantize_onnx_int8", "set_spec_metadata",
            "ImageCalibrationReader"]
 
 OPSET = 17
@@ -39,8 +39,13 @@ def _rename_tensor(graph: Any, old: str, new: str) -> None:
             value.name = new
 
 
-def _frozen_graph(model: Any, spec: ModelSpec) -> tuple[Any, str, str]:
-    """``(graph_def, input tensor, output tensor)`` of ``model`` traced with a dynamic-batch input.
+def output_names(spec: ModelSpec) -> list[str]:
+    """Graph output names in order: the main output, then the trust outputs the spec names (if any)."""
+    return [spec.output_name] + [name for name in (spec.features_name, spec.cam_name) if name]
+
+
+def _frozen_graph(model: Any, spec: ModelSpec) -> tuple[Any, str, list[str]]:
+    """``(graph_def, input tensor, output tensors)`` of ``model`` traced with a dynamic-batch input.
 
     Variables and captured constants (e.g. a Normalization layer's mean) are folded into the
     graph; converting the ``tf.function`` directly would leave captured constants as extra inputs.
@@ -55,11 +60,13 @@ def _frozen_graph(model: Any, spec: ModelSpec) -> tuple[Any, str, str]:
         return model(image, training=False)
 
     frozen = convert_variables_to_constants_v2(forward.get_concrete_function())
-    if len(frozen.inputs) != 1 or len(frozen.outputs) != 1:
+    wanted = len(output_names(spec))
+    if len(frozen.inputs) != 1 or len(frozen.outputs) != wanted:
         raise RuntimeError(
-            f"expected a model with one input and one output, got {len(frozen.inputs)} and {len(frozen.outputs)}"
+            f"expected a model with one input and {wanted} output(s), got {len(frozen.inputs)} and "
+            f"{len(frozen.outputs)}"
         )
-    return frozen.graph.as_graph_def(), frozen.inputs[0].name, frozen.outputs[0].name
+    return frozen.graph.as_graph_def(), frozen.inputs[0].name, [t.name for t in frozen.outputs]
 
 
 def export_onnx(model: Any, spec: ModelSpec, path: str | Path) -> Path:
@@ -72,20 +79,21 @@ def export_onnx(model: Any, spec: ModelSpec, path: str | Path) -> Path:
 
     Returns:
         ``path``; the graph has one input ``spec.input_name`` ``(N, H, W, 3)`` float32 with a
-        dynamic batch and one output ``spec.output_name``.
+        dynamic batch and the outputs ``output_names(spec)`` (``spec.output_name`` first).
     """
     tf2onnx = require("tf2onnx")
     onnx = require("onnx")
-    graph_def, input_tensor, output_tensor = _frozen_graph(model, spec)
+    graph_def, input_tensor, output_tensors = _frozen_graph(model, spec)
     proto, _ = tf2onnx.convert.from_graph_def(
-        graph_def, input_names=[input_tensor], output_names=[output_tensor], opset=OPSET
+        graph_def, input_names=[input_tensor], output_names=output_tensors, opset=OPSET
     )
     _rename_tensor(proto.graph, input_tensor, spec.input_name)
-    _rename_tensor(proto.graph, output_tensor, spec.output_name)
+    for tensor, name in zip(output_tensors, output_names(spec), strict=True):
+        _rename_tensor(proto.graph, tensor, name)
     names = ([i.name for i in proto.graph.input], [o.name for o in proto.graph.output])
-    if names != ([spec.input_name], [spec.output_name]):
+    if names != ([spec.input_name], output_names(spec)):
         raise RuntimeError(f"ONNX graph has inputs/outputs {names}, expected [{spec.input_name!r}], "
-                           f"[{spec.output_name!r}]")
+                           f"{output_names(spec)!r}")
     set_spec_metadata(proto, spec)
     path = Path(path)
     onnx.save(proto, str(path))

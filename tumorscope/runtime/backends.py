@@ -25,6 +25,7 @@ __all__ = [
     "backend_name_for",
     "open_backend",
     "read_spec",
+    "output_roles",
 ]
 
 BACKEND_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
@@ -121,6 +122,11 @@ class OnnxBackend:
     def run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0])
 
+    def run_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Every graph output by name (the main one first); extra outputs come from newer exports."""
+        values = self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})
+        return {o.name: np.asarray(v) for o, v in zip(self.session.get_outputs(), values, strict=True)}
+
     def close(self) -> None:
         self.session = None
 
@@ -134,7 +140,8 @@ class LiteRTBackend:
         self.interpreter = _load(path, "LiteRT", lambda: interpreter(model_path=str(path), num_threads=options.threads))
         _load(path, "LiteRT", self.interpreter.allocate_tensors)
         self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
+        self.outputs = output_roles(self.interpreter.get_output_details(), spec)
+        self.output = next(iter(self.outputs.values()))
         self.input_shape = _static_dims(self.input.get("shape_signature", self.input["shape"]))
         self.output_shape = _static_dims(self.output.get("shape_signature", self.output["shape"]))
         self.providers = ("XNNPACK",)
@@ -147,10 +154,11 @@ class LiteRTBackend:
         info = np.iinfo(dtype)
         return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
 
-    def _dequantize(self, y: np.ndarray) -> np.ndarray:
-        if self.output["dtype"] == np.float32:
+    def _dequantize(self, y: np.ndarray, detail: dict | None = None) -> np.ndarray:
+        detail = self.output if detail is None else detail
+        if detail["dtype"] == np.float32:
             return y
-        scale, zero = self.output["quantization"]
+        scale, zero = detail["quantization"]
         return (y.astype(np.float32) - zero) * scale
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -161,8 +169,38 @@ class LiteRTBackend:
             outputs.append(self._dequantize(self.interpreter.get_tensor(self.output["index"]).copy()))
         return np.concatenate(outputs, axis=0)
 
+    def run_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output by its spec name (see ``output_roles``), main one first."""
+        rows: dict[str, list[np.ndarray]] = {name: [] for name in self.outputs}
+        for image in batch:
+            self.interpreter.set_tensor(self.input["index"], self._quantize(image[None]))
+            self.interpreter.invoke()
+            for name, detail in self.outputs.items():
+                rows[name].append(self._dequantize(self.interpreter.get_tensor(detail["index"]).copy(), detail))
+        return {name: np.concatenate(values, axis=0) for name, values in rows.items()}
+
     def close(self) -> None:
         self.interpreter = None
+
+
+def output_roles(details: list[dict], spec: ModelSpec) -> dict[str, dict]:
+    """Name LiteRT output tensors (whose own names are unreliable) by shape, main output first.
+
+    The main output (``spec.output_name``) is the only output, or the rank-2 one as wide as the labels;
+    ``spec.features_name`` is another rank-2 output and ``spec.cam_name`` a rank-4 one (newer exports).
+    """
+    if len(details) == 1:
+        return {spec.output_name: details[0]}
+    main = next((d for d in details if len(d["shape"]) == 2 and d["shape"][-1] == len(spec.labels)), details[0])
+    roles = {spec.output_name: main}
+    for detail in details:
+        if detail is main:
+            continue
+        if len(detail["shape"]) == 2 and spec.features_name:
+            roles[spec.features_name] = detail
+        elif len(detail["shape"]) == 4 and spec.cam_name:
+            roles[spec.cam_name] = detail
+    return roles
 
 
 def read_spec(path: str | Path) -> ModelSpec:

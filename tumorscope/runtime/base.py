@@ -108,6 +108,19 @@ class TaskModel:
         except Exception as exc:  # backends raise their own exception types
             raise ModelError(f"{self.path}: inference failed ({one_line(exc)})") from exc
 
+    def _infer_outputs(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Like ``_infer``, but every graph output by name, the main one (``spec.output_name``) first."""
+        if self._backend is None:
+            raise ModelError(f"{self.path}: model is closed")
+        batch = np.stack([preprocess(as_rgb(i), self.spec.input_size, self.spec.scale) for i in images])
+        run_outputs = getattr(self._backend, "run_outputs", None)
+        try:
+            if run_outputs is None:
+                return {self.spec.output_name: np.asarray(self._backend.run(batch), dtype=np.float32)}
+            return {name: np.asarray(value, dtype=np.float32) for name, value in run_outputs(batch).items()}
+        except Exception as exc:  # backends raise their own exception types
+            raise ModelError(f"{self.path}: inference failed ({one_line(exc)})") from exc
+
     def describe(self) -> dict[str, Any]:
         """Summary for health checks: file, format, backend, providers and the spec's contract."""
         return {

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tumorscope.runtime.base import TaskModel
+from tumorscope.runtime.base import TaskModel, as_rgb
+from tumorscope.runtime.inputcheck import UNAVAILABLE, InputCheckModel, image_statistics
+from tumorscope.runtime.preprocess import preprocess
 from tumorscope.runtime.results import Classification
 
 __all__ = ["Classifier"]
@@ -20,6 +22,13 @@ class Classifier(TaskModel):
 
     task = "classifier"
 
+    def __init__(self, backend):
+        super().__init__(backend)
+        self.input_check: InputCheckModel | None = (
+            InputCheckModel.from_spec(self.spec.input_check) if self.spec.features_name else None
+        )
+        """The fitted input check, or None for artifacts exported without one (results say ``unavailable``)."""
+
     def classify(self, image: np.ndarray) -> Classification:
         """Classify one ``(H, W, 3)`` (or ``(H, W)``) uint8 image of any size."""
         return self.classify_batch([image])[0]
@@ -28,16 +37,27 @@ class Classifier(TaskModel):
         """Classify images of any sizes in one model call; returns one result per image, in order."""
         if not images:
             return []
-        probabilities = self._infer(list(images))
+        outputs = self._infer_outputs(list(images))
+        probabilities = next(iter(outputs.values()))
+        features, maps = outputs.get(self.spec.features_name), outputs.get(self.spec.cam_name)
+        checks = [UNAVAILABLE] * len(probabilities)
+        if self.input_check is not None and features is not None:
+            stats = None
+            if self.input_check.image is not None:
+                size, scale = self.spec.input_size, self.spec.scale
+                stats = image_statistics(np.stack([preprocess(as_rgb(i), size, scale) for i in images]))
+            checks = self.input_check.check(features, stats)
         labels = self.spec.labels
         results = []
-        for row in probabilities:
+        for i, row in enumerate(probabilities):
             best = int(np.argmax(row))
             results.append(
                 Classification(
                     label=labels[best],
                     confidence=float(row[best]),
                     probabilities={label: float(p) for label, p in zip(labels, row, strict=True)},
+                    input_check=checks[i],
+                    class_map=None if maps is None else maps[i, :, :, best],
                 )
             )
         return results

@@ -12,7 +12,9 @@ from tumorscope import DISCLAIMER
 from tumorscope.runtime.backends import BACKEND_SUFFIXES, BackendOptions
 from tumorscope.runtime.base import as_rgb
 from tumorscope.runtime.classifier import Classifier
+from tumorscope.runtime.consistency import OutOfDistributionError, reconcile
 from tumorscope.runtime.errors import ErrorMessage
+from tumorscope.runtime.explain import explanation_from_map
 from tumorscope.runtime.locate import MODELS_ENV, model_files, require_model_files, resolve_model_dir
 from tumorscope.runtime.preprocess import decode_image, load_image, printable_name
 from tumorscope.runtime.results import Analysis
@@ -39,8 +41,11 @@ class Pipeline:
         ...     print(analysis.to_dict())
     """
 
-    def __init__(self, classifier: Classifier, segmenter: Segmenter, options: BackendOptions | None = None):
+    def __init__(self, classifier: Classifier, segmenter: Segmenter, options: BackendOptions | None = None,
+                 reject_ood: bool = False):
         self.classifier, self.segmenter = classifier, segmenter
+        self.reject_ood = reject_ood
+        """When True, an input the input check calls out of distribution becomes an error (``--reject-ood``)."""
         self.options = options or BackendOptions()
         self.backend = classifier.backend_name
 
@@ -101,8 +106,15 @@ class Pipeline:
             step = time.perf_counter()
             segmentation = self.segmenter.segment(image)
             timings["segment"] = _ms(step)
+            check = classification.input_check
+            if self.reject_ood and check is not None and check.out_of_distribution:
+                raise OutOfDistributionError(check)
         except _EXPECTED_ERRORS as exc:
             return self._failure(name, exc, timings, image)
+        segmentation, warnings = reconcile(classification, segmentation, self.segmenter.spec.confident_area_pct)
+        explanation = None
+        if classification.class_map is not None:
+            explanation = explanation_from_map(classification.class_map, classification.label, image.shape[:2])
         timings["total"] = _ms(start)
         return Analysis(
             name=name,
@@ -112,6 +124,8 @@ class Pipeline:
             image_size=(int(image.shape[0]), int(image.shape[1])),
             backend=self.backend,
             image=image,
+            warnings=warnings,
+            explanation=explanation,
         )
 
     def _failure(self, name: str, exc: Exception, timings: dict[str, float], image=None) -> Analysis:

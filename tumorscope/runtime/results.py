@@ -9,6 +9,9 @@ import numpy as np
 
 from tumorscope import DISCLAIMER
 from tumorscope.runtime.errors import ErrorMessage
+from tumorscope.runtime.explain import Explanation
+from tumorscope.runtime.inputcheck import InputCheck
+from tumorscope.runtime.notices import warning_text
 from tumorscope.runtime.overlay import render_overlay
 
 __all__ = ["Classification", "Segmentation", "Analysis", "RESULT_KEYS"]
@@ -26,6 +29,9 @@ RESULT_KEYS = (
     "backend",
     "error",
     "error_kind",
+    "input_check",
+    "warnings",
+    "explanation_peak",
     "disclaimer",
 )
 """Keys of ``Analysis.to_dict()``, the same on success and failure."""
@@ -39,11 +45,17 @@ class Classification:
         label: the most probable class name.
         confidence: its probability in [0, 1].
         probabilities: every class name -> probability, in the model's label order.
+        input_check: whether the image looks like the training data (``runtime.inputcheck``); None when
+            not computed.
+        class_map: ``(h, w)`` float32 class activation map of ``label`` at the model's feature resolution
+            (``runtime.explain``); None when the model has no class-map output.
     """
 
     label: str
     confidence: float
     probabilities: dict[str, float]
+    input_check: InputCheck | None = None
+    class_map: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +69,8 @@ class Segmentation:
         brain_area_pct: tumor pixels as % of the brain region (see ``runtime.brain``); None when the
             image has no brain region and no tumor (e.g. an all-black image).
         bbox: ``(x, y, w, h)`` pixel box around the tumor, or None when the mask is empty.
+        confident_area_pct: share (%) of the probability map at or above ``runtime.consistency.CONFIDENT_LEVEL``
+            (how sure the segmenter is; see the consistency rule).
     """
 
     mask: np.ndarray = field(repr=False)
@@ -64,6 +78,7 @@ class Segmentation:
     tumor_area_pct: float
     brain_area_pct: float | None
     bbox: tuple[int, int, int, int] | None
+    confident_area_pct: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +94,9 @@ class Analysis:
         image_size: ``(height, width)`` of the decoded input; None when it could not be decoded.
         backend: ``onnx`` or ``tflite``.
         image: the decoded ``(H, W, 3)`` uint8 RGB input (for overlays); None on decode failure.
+        warnings: codes from ``runtime.consistency`` (``not_a_brain_mri``, ``segmenter_disagrees``,
+            ``no_tumor_region_found``); empty when there is nothing to warn about.
+        explanation: where the classifier looked (``runtime.explain``); None when its model has no class maps.
     """
 
     name: str
@@ -89,6 +107,8 @@ class Analysis:
     image_size: tuple[int, int] | None = None
     backend: str = ""
     image: np.ndarray | None = field(default=None, repr=False)
+    warnings: tuple[str, ...] = ()
+    explanation: Explanation | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.error is not None and not isinstance(self.error, ErrorMessage):
@@ -115,7 +135,24 @@ class Analysis:
         else:
             brain = "" if s.brain_area_pct is None else f", {s.brain_area_pct:.2f}% of brain"
             tumor = f"tumor {s.tumor_area_pct:.2f}% of image{brain}"
-        return render_overlay(self.image, s.mask, [f"{c.label}  {c.confidence:.1%}", tumor], self.name)
+        notes = [f"WARNING: {warning_text(w)}" for w in self.warnings]
+        return render_overlay(self.image, s.mask, [f"{c.label}  {c.confidence:.1%}", tumor, *notes], self.name)
+
+    def explanation_image(self) -> np.ndarray:
+        """The input with the class activation heat map and a legend; see ``runtime.explain.render_explanation``.
+
+        Raises:
+            ValueError: the analysis failed, or its classifier has no class-map output (re-export it).
+        """
+        from tumorscope.runtime.explain import render_explanation
+
+        if self.error is not None or self.image is None:
+            raise ValueError(f"{self.name}: nothing to explain, the analysis failed ({self.error})")
+        if self.explanation is None:
+            raise ValueError(f"{self.name}: the classifier has no class-map output; re-export it with "
+                             "`tumorscope export` to get explanations")
+        notes = tuple(f"WARNING: {warning_text(w)}" for w in self.warnings)
+        return render_explanation(self.image, self.explanation, notes)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready result with the keys of ``RESULT_KEYS``; nulls and ``error`` on failure.
@@ -138,5 +175,9 @@ class Analysis:
             "backend": self.backend or None,
             "error": str(self.error) if self.error is not None else None,
             "error_kind": self.error.kind if self.error is not None else None,
+            "input_check": c.input_check.to_dict() if c is not None and c.input_check is not None else None,
+            "warnings": list(self.warnings),
+            "explanation_peak": (list(self.explanation.peak) if self.explanation is not None
+                                 and self.explanation.peak is not None else None),
             "disclaimer": DISCLAIMER,
         }

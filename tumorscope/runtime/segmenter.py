@@ -6,6 +6,7 @@ import numpy as np
 
 from tumorscope.runtime.base import TaskModel, as_rgb
 from tumorscope.runtime.brain import area_pct, bounding_box, brain_region
+from tumorscope.runtime.consistency import confident_area_pct
 from tumorscope.runtime.postprocess import mask_at_size, probability_map
 from tumorscope.runtime.results import Segmentation
 
@@ -42,4 +43,5 @@ class Segmenter(TaskModel):
             tumor_area_pct=area_pct(mask),
             brain_area_pct=area_pct(mask, brain_region(image)),
             bbox=bounding_box(mask),
+            confident_area_pct=confident_area_pct(probability),
         )

@@ -35,6 +35,13 @@ class ModelSpec:
         format: artifact format name (``keras``, ``onnx-int8``, ...).
         versions: tool versions used to make the artifact.
         intended_use: the not-for-diagnosis notice.
+        features_name: classifier graph output with the penultimate features ``(N, D)``, "" when the
+            artifact has none (exported before the input check existed).
+        cam_name: classifier graph output with class activation maps ``(N, h, w, len(labels))``, "" when none.
+        input_check: fitted input-check parameters (``runtime.inputcheck``); empty when not fitted.
+        confident_area_pct: segmenter: when the share of the slice (%) where its probability is at least
+            ``runtime.consistency.CONFIDENT_LEVEL`` exceeds this, its region is kept even when the classifier
+            says ``notumor`` (measured at export on tumour-free val slices); None when not measured.
     """
 
     task: str
@@ -49,6 +56,10 @@ class ModelSpec:
     format: str = "keras"
     versions: dict[str, str] = field(default_factory=dict)
     intended_use: str = INTENDED_USE
+    features_name: str = ""
+    cam_name: str = ""
+    input_check: dict[str, Any] = field(default_factory=dict)
+    confident_area_pct: float | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

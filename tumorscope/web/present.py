@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from tumorscope.runtime import Analysis
+from tumorscope.runtime.notices import NOT_A_BRAIN_MRI, warning_text
 from tumorscope.runtime.preprocess import resize_to_input
 
 __all__ = ["DISPLAY_SIDE", "ResultView", "png_data_uri", "result_view"]
@@ -35,6 +36,11 @@ class ResultView:
     backend: str
     original_uri: str
     overlay_uri: str
+    not_mri: bool = False
+    input_check: str = "unavailable"
+    warnings: tuple[str, ...] = ()
+    explanation_uri: str | None = None
+    explanation_peak: tuple[int, int] | None = None
 
 
 def _display_size(image: np.ndarray) -> np.ndarray:
@@ -71,4 +77,9 @@ def result_view(analysis: Analysis) -> ResultView:
         backend=result["backend"] or "",
         original_uri=png_data_uri(analysis.image),
         overlay_uri=png_data_uri(analysis.overlay()),
+        not_mri=NOT_A_BRAIN_MRI in analysis.warnings,
+        input_check=(result["input_check"] or {}).get("status", "unavailable"),
+        warnings=tuple(warning_text(w) for w in analysis.warnings if w != NOT_A_BRAIN_MRI),
+        explanation_uri=png_data_uri(analysis.explanation_image()) if analysis.explanation is not None else None,
+        explanation_peak=tuple(result["explanation_peak"]) if result["explanation_peak"] else None,
     )

@@ -1,0 +1,71 @@
+"""Real data, shipped int8 models: the trust layer's targets (issue #13).
+
+Needs a classifier exported with the trust outputs (``tumorscope export`` after #13); an older export
+skips these tests and says how to re-export. ``scripts/measure_trust.py`` prints the same numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tumorscope.runtime import Classifier, Pipeline, load_image, model_files
+from tumorscope.runtime.notices import SEGMENTER_DISAGREES
+from tumorscope.runtime.spec import load_spec
+from tumorscope.trust.measure import flag_rates, independent_tumor_free, pointing_game, spread
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+BACKENDS = ("onnx", "tflite")
+MIN_OOD_FLAGGED = 0.95
+MAX_TEST_FLAGGED = 0.01
+MAX_INDEP_FLAGGED = 0.05
+MIN_POINTING = 0.80
+
+pytestmark = pytest.mark.realdata
+
+
+def _classifier(backend: str) -> Path:
+    path = model_files(MODELS, backend)["classifier"]
+    if not path.is_file():
+        pytest.skip(f"{path} missing (run `tumorscope export` first)")
+    if not load_spec(path).input_check:
+        pytest.skip(f"{path.name} was exported without the input check: run `tumorscope export --model "
+                    f"models/classifier.keras --formats onnx-int8,tflite-int8 --out models --data ../shared/data`")
+    return path
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_input_check_flags_ood_images_and_accepts_real_slices(data_root, backend):
+    with Classifier.create_from_path(_classifier(backend)) as clf:
+        rows = {row["set"]: row for row in flag_rates(clf, data_root)}
+    ood, test = rows.pop("ood"), rows.pop("test")
+    indep = rows.get("notumor-indep") or rows["brisc-no_tumor"]
+    assert ood["images"] >= 100 and ood["flagged_rate"] >= MIN_OOD_FLAGGED, (ood["by_category"], ood["missed"])
+    assert test["images"] == 1311 and test["flagged_rate"] <= MAX_TEST_FLAGGED, test
+    assert indep["flagged_rate"] <= MAX_INDEP_FLAGGED, indep
+    assert rows["val"]["flagged_rate"] <= 0.02, rows["val"]  # the threshold was set at <= 1 % of val
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_explanation_peaks_fall_on_the_tumour(data_root, backend):
+    with Classifier.create_from_path(_classifier(backend)) as clf:
+        result = pointing_game(clf, data_root, "test", count=200)
+    assert result["slices"] == 200
+    assert result["rate_predicted"] >= MIN_POINTING, result
+    assert result["rate_random"] < 0.2  # the target zone is small: a random peak rarely hits it
+
+
+def test_notumor_results_never_report_an_unconfirmed_area(data_root):
+    _classifier("tflite")
+    name, paths = independent_tumor_free(data_root)
+    checked = 0
+    with Pipeline.from_model_dir(MODELS, "tflite") as pipe:
+        for path in spread(paths, 120):
+            row = pipe.analyze(load_image(path), str(path)).to_dict()
+            assert isinstance(row["warnings"], list) and row["input_check"]["status"] in ("ok", "out_of_distribution")
+            if row["label"] == "notumor":
+                checked += 1
+                assert row["tumor_area_pct"] == 0 or SEGMENTER_DISAGREES in row["warnings"], row
+                assert (row["bbox"] is None) == (row["tumor_area_pct"] == 0)
+    assert checked > 0, f"no {name} slice was classified notumor"

@@ -1,0 +1,196 @@
+"""Measure the trust layer on real data: input-check flag rates, the pointing game, the consistency rule, cost.
+
+Everything runs through the TensorFlow-free runtime on the deployable artifacts, so the numbers are
+those of what ships. ``scripts/measure_trust.py`` is the command line.
+
+- ``flag_rates``: share of inputs the input check flags, per set: the OOD set (``trust.oodset``), the
+  official test split, the val split, and the independent tumour-free slices (``notumor-indep``).
+- ``pointing_game``: on Figshare slices, the explanation peak must fall inside the tumour mask
+  dilated by 1/16 of the image side (Zhang et al., "Top-down Neural Attention by Excitation
+  Backprop", ECCV 2016, with a tolerance); reported for the predicted class (what users see) and
+  for the true class.
+- ``consistency``: over a split, how often each warning fires and that no ``notumor`` result
+  reports a tumour area without ``segmenter_disagrees``.
+- ``input_check_cost``: p50 latency of a batch-1 classify call and of the input-check scoring.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tumorscope.datasets import CLASS_NAMES, classification_items, segmentation_items
+from tumorscope.runtime import Classifier, Pipeline, load_image
+from tumorscope.runtime.explain import explanation_from_map
+from tumorscope.runtime.inputcheck import STATUS_OOD, STATUS_UNAVAILABLE
+from tumorscope.runtime.notices import SEGMENTER_DISAGREES
+from tumorscope.trust.oodset import ood_images
+
+__all__ = ["BRISC_FALLBACK", "independent_tumor_free", "flag_rates", "pointing_game", "consistency",
+           "input_check_cost", "spread"]
+
+BRISC_FALLBACK = "brisc2025/no_tumor/train"
+"""Tumour-free BRISC slices under the data root, used when the ``notumor-indep`` split is not defined."""
+
+
+def spread(items: list, count: int | None) -> list:
+    """``count`` items evenly spaced over ``items`` (all when None or more than there are)."""
+    if count is None or count >= len(items):
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
+
+
+def independent_tumor_free(root: Path) -> tuple[str, list[Path]]:
+    """The ``notumor-indep`` split's images, else every ``brisc2025/no_tumor/train/*.jpg``; with the set's name."""
+    try:
+        return "notumor-indep", [item.image for item in classification_items(root, "notumor-indep")]
+    except (ValueError, KeyError):
+        return "brisc-no_tumor", sorted((root / BRISC_FALLBACK).glob("*.jpg"))
+
+
+def _checks(classifier: Classifier, images: list[np.ndarray], batch: int = 16) -> list:
+    return [c.input_check for start in range(0, len(images), batch)
+            for c in classifier.classify_batch(images[start : start + batch])]
+
+
+def _rate_row(name: str, classifier: Classifier, images: list[np.ndarray], names: list[str] | None = None,
+              categories: list[str] | None = None) -> dict[str, Any]:
+    checks = _checks(classifier, images)
+    unavailable = sum(c is None or c.status == STATUS_UNAVAILABLE for c in checks)
+    flags = [c is not None and c.status == STATUS_OOD for c in checks]
+    row: dict[str, Any] = {"set": name, "images": len(images), "flagged": int(sum(flags)),
+                           "flagged_rate": round(sum(flags) / len(images), 4) if images and not unavailable else None,
+                           "unavailable": unavailable}
+    scores = [c.score for c in checks if c is not None and c.score is not None]
+    if scores:
+        row["score_p50"] = round(float(np.median(scores)), 2)
+    if categories is not None and not unavailable:
+        by_category: dict[str, list[bool]] = {}
+        for category, flag in zip(categories, flags, strict=True):
+            by_category.setdefault(category, []).append(flag)
+        row["by_category"] = {k: f"{sum(v)}/{len(v)}" for k, v in sorted(by_category.items())}
+        row["missed"] = [n for n, flag in zip(names or [], flags, strict=False) if not flag]
+    return row
+
+
+def flag_rates(classifier: Classifier, root: Path, limit: int | None = None,
+               splits: tuple[str, ...] = ("test", "val")) -> list[dict[str, Any]]:
+    """Input-check flag rates on the OOD set, the official test split, val, and the independent tumour-free slices.
+
+    Args:
+        classifier: a loaded deployable classifier (with an input check).
+        root: data root.
+        limit: at most this many images per real set (evenly spaced); None: all.
+        splits: the classification splits to measure besides the OOD set and the tumour-free slices.
+    """
+    ood = ood_images()
+    rows = [_rate_row("ood", classifier, [i.image for i in ood], [i.name for i in ood], [i.category for i in ood])]
+    for split in splits:
+        items = spread(classification_items(root, split), limit)
+        rows.append(_rate_row(split, classifier, [load_image(i.image) for i in items]))
+    name, paths = independent_tumor_free(root)
+    rows.append(_rate_row(name, classifier, [load_image(p) for p in spread(paths, limit)]))
+    return rows
+
+
+def _inside(peak: tuple[int, int] | None, zone: np.ndarray) -> bool:
+    return peak is not None and bool(zone[peak[1], peak[0]])
+
+
+def pointing_game(classifier: Classifier, root: Path, split: str = "test", count: int | None = None,
+                  batch: int = 16) -> dict[str, Any]:
+    """Share of Figshare slices whose explanation peak lies in the tumour mask dilated by 1/16 of the image side.
+
+    Returns:
+        ``{"split", "slices", "hits_predicted", "rate_predicted", "hits_true", "rate_true", "rate_random"}``;
+        ``rate_random`` is the expected rate of a uniformly random peak (the dilated masks' mean area share).
+    """
+    if not classifier.spec.cam_name:
+        raise ValueError(f"{classifier.path}: no class-map output; re-export the classifier with `tumorscope export`")
+    tumor_type = {1: "meningioma", 2: "glioma", 3: "pituitary"}
+    labels = _figshare_labels(root)
+    items = spread(segmentation_items(root, split), count)
+    hits = {"predicted": 0, "true": 0}
+    chance = []
+    for start in range(0, len(items), batch):
+        chunk = items[start : start + batch]
+        images = [load_image(i.image) for i in chunk]
+        outputs = classifier._infer_outputs(images)
+        probabilities, maps = next(iter(outputs.values())), outputs[classifier.spec.cam_name]
+        for item, image, row, cams in zip(chunk, images, probabilities, maps, strict=True):
+            mask = cv2.imread(str(item.mask), cv2.IMREAD_GRAYSCALE) > 127
+            radius = max(1, round(max(mask.shape) / 16))
+            disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+            zone = cv2.dilate(mask.astype(np.uint8), disk).astype(bool)
+            if zone.shape != image.shape[:2]:
+                zone = cv2.resize(zone.astype(np.uint8), image.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
+            chance.append(float(zone.mean()))
+            predicted = int(np.argmax(row))
+            true = classifier.spec.labels.index(tumor_type[labels[int(item.image.stem)]])
+            for key, k in (("predicted", predicted), ("true", true)):
+                hits[key] += _inside(explanation_from_map(cams[:, :, k], "", image.shape[:2]).peak, zone)
+    n = len(items)
+    return {"split": f"figshare-{split}", "slices": n, "hits_predicted": hits["predicted"],
+            "rate_predicted": round(hits["predicted"] / n, 4), "hits_true": hits["true"],
+            "rate_true": round(hits["true"] / n, 4), "rate_random": round(float(np.mean(chance)), 4)}
+
+
+def _figshare_labels(root: Path) -> dict[int, int]:
+    import csv
+
+    path = root / "brain-tumor-seg" / "labels.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        return {int(r["id"]): int(r["label"]) for r in csv.DictReader(f)}
+
+
+def consistency(pipeline: Pipeline, root: Path, split: str = "test", limit: int | None = None,
+                paths: list[Path] | None = None) -> dict[str, Any]:
+    """Warnings over a classification split (or ``paths``) and the rule check.
+
+    Returns:
+        counts of each warning, of ``notumor`` results, of ``notumor`` results with a tumour area, and of
+        those without ``segmenter_disagrees`` (``violations``; the rule makes it 0).
+    """
+    chosen = paths if paths is not None else [i.image for i in spread(classification_items(root, split), limit)]
+    warnings: Counter[str] = Counter()
+    notumor = with_area = violations = 0
+    for path in chosen:
+        row = pipeline.analyze_path(path).to_dict()
+        if row["error"]:
+            continue
+        warnings.update(row["warnings"])
+        if row["label"] == CLASS_NAMES[CLASS_NAMES.index("notumor")]:
+            notumor += 1
+            if row["tumor_area_pct"]:
+                with_area += 1
+                violations += SEGMENTER_DISAGREES not in row["warnings"]
+    return {"set": split if paths is None else "paths", "images": len(chosen), "notumor_results": notumor,
+            "notumor_with_area": with_area, "violations": violations, "warnings": dict(sorted(warnings.items()))}
+
+
+def input_check_cost(classifier: Classifier, image: np.ndarray, runs: int = 30, warmup: int = 3) -> dict[str, float]:
+    """p50 ms of ``classify`` (batch 1, all outputs) and of the input-check scoring alone, and their ratio."""
+    for _ in range(warmup):
+        result = classifier.classify(image)
+    outputs = classifier._infer_outputs([image])
+    features = outputs.get(classifier.spec.features_name)
+    classify_ms, check_ms = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = classifier.classify(image)
+        classify_ms.append((time.perf_counter() - start) * 1000)
+        if classifier.input_check is not None and features is not None:
+            start = time.perf_counter()
+            classifier.input_check.check(features)
+            check_ms.append((time.perf_counter() - start) * 1000)
+    out = {"classify_p50_ms": round(float(np.median(classify_ms)), 3)}
+    if check_ms:
+        out["input_check_p50_ms"] = round(float(np.median(check_ms)), 4)
+        out["input_check_share"] = round(out["input_check_p50_ms"] / out["classify_p50_ms"], 4)
+    del result
+    return out
