@@ -1,6 +1,7 @@
 """The committed models on the real committed splits: the accuracy and Dice the project claims.
 
-Needs TUMORSCOPE_DATA and models/classifier.keras, models/segmenter.keras (skips with the reason otherwise).
+Needs TUMORSCOPE_DATA and models/classifier.keras, models/segmenter.keras (skips with the reason otherwise);
+the BRISC splits use the int8 ONNX deployables (no TensorFlow).
 Minutes on a CPU: run with ``pytest -m slow tests/evaluation/test_evaluate_realdata.py``.
 """
 
@@ -22,6 +23,9 @@ MIN_TEST_DICE = 0.70
 SANITY_ACCURACY = 0.85
 """Floor on the other classifier splits: catches a broken label order or preprocessing, not a claim."""
 SANITY_DICE = 0.6
+SANITY_BRISC_DICE = 0.3
+"""Floor on BRISC test masks (another source than the shipped segmenter's Figshare training data): catches a
+broken mask pairing or preprocessing, not a claim."""
 
 
 def _model(name: str) -> Path:
@@ -59,3 +63,46 @@ def test_segmenter_val_runs(data_root):
     result = evaluate_segmenter(_model("segmenter.keras"), data_root, "val")
     _check(result, "segmenter", "val")
     assert result["dice"] >= SANITY_DICE, result
+
+
+def _int8(name: str) -> Path:
+    path = MODELS / name
+    assert path.is_file(), f"models/{name} is missing: the shipped models are committed; restore them from git"
+    return path
+
+
+def _planes(result: dict) -> None:
+    """Every BRISC slice has a plane, and the per-plane counts add up."""
+    assert set(result["per_plane"]) <= {"ax", "co", "sa"} and result["per_plane"]
+    assert sum(p["n"] for p in result["per_plane"].values()) == result["n"]
+
+
+def test_classifier_notumor_indep_specificity_per_plane(data_root):
+    """BRISC tumour-free slices (all ``notumor``): specificity is the accuracy, per plane too."""
+    result = evaluate_classifier(_int8("classifier.int8.onnx"), data_root, "notumor-indep")
+    _check(result, "classifier", "notumor-indep")
+    _planes(result)
+    assert result["specificity"] == pytest.approx(result["accuracy"])
+    assert 0.0 < result["specificity"] <= 1.0
+    for plane in result["per_plane"].values():
+        assert plane["specificity"] == pytest.approx(plane["accuracy"])
+
+
+def test_segmenter_brisc_test_dice_per_plane(data_root):
+    result = evaluate_segmenter(_int8("segmenter.int8.onnx"), data_root, "brisc-test")
+    _check(result, "segmenter", "brisc-test")
+    _planes(result)
+    assert result["tumor_free"] is False and result["dice"] >= SANITY_BRISC_DICE, result["per_plane"]
+
+
+@pytest.mark.parametrize("split", ["notumor-official", "notumor-indep"])
+def test_segmenter_tumor_free_false_positives(data_root, split):
+    result = evaluate_segmenter(_int8("segmenter.int8.onnx"), data_root, split)
+    _check(result, "segmenter", split)
+    if split == "notumor-indep":
+        _planes(result)
+    else:  # the official Testing/notumor images: no plane in their names
+        assert result["per_plane"] == {}
+    assert result["tumor_free"] is True and "dice" not in result
+    assert 0.0 <= result["any_tumor_share"] <= 1.0
+    assert 0.0 <= result["false_area_pct_mean"] <= result["false_area_pct_max"] <= 100.0
