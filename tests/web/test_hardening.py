@@ -202,12 +202,10 @@ def test_bounded_concurrent_load_has_no_5xx_and_flat_worker_memory(web_model_dir
         def send(item: tuple[bytes, str]) -> int:
             return _post(url + "api/predict", *item, timeout=60)[0]
 
-        start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        with ThreadPoolExecutor(max_workers=8) as pool:  # ~15 s with the tiny models on an idle 2-core machine
             warm = list(pool.map(send, requests[:40]))
             after_warm_up = _rss_mb(process.pid)
             codes = warm + list(pool.map(send, requests[40:]))
-        elapsed = time.perf_counter() - start
         final, peak = _rss_mb(process.pid), _rss_mb(process.pid, "VmHWM")
     finally:
         process.send_signal(signal.SIGTERM)
@@ -216,5 +214,4 @@ def test_bounded_concurrent_load_has_no_5xx_and_flat_worker_memory(web_model_dir
     assert codes.count(200) == 100 and all(400 <= c < 500 for c in codes if c != 200)
     assert final - after_warm_up < 40, (after_warm_up, final)  # flat: no growth per request
     assert peak < 1024, peak
-    assert elapsed < 120, elapsed  # about 15 s on an idle 2-core machine
     assert process.returncode == 0
