@@ -6,8 +6,13 @@ Imports only ``tumorscope.runtime`` (no TensorFlow), so ``tumorscope predict`` s
 
 from __future__ import annotations
 
+import functools
 import glob
+import os
+import struct
+import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,9 @@ import cv2
 from tumorscope import DISCLAIMER
 from tumorscope.records import RecordWriter
 from tumorscope.runtime import Analysis, BackendOptions, Pipeline, resolve_model_dir
-from tumorscope.runtime.errors import one_line
+from tumorscope.runtime.errors import ErrorMessage, error_kind, one_line
+from tumorscope.runtime.notices import warning_text
+from tumorscope.runtime.preprocess import printable_name
 from tumorscope.runtime.runner import PipelineRunner
 
 __all__ = [
@@ -31,6 +38,12 @@ __all__ = [
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dcm")
 """Files taken from a folder argument (case-insensitive); explicit file arguments are always taken."""
+OVERLAY_SUFFIX = ".overlay.png"
+"""Name ending of the overlays ``--overlay-dir`` writes; folders and globs skip such files (earlier outputs)."""
+_OVERLAY_MARK = b"tumorscope overlay"
+"""PNG ``tEXt`` value that marks a file as tumorscope's own output (so it may be skipped or replaced)."""
+EXPLAIN_SUFFIX = ".explain.png"
+"""Name ending of the explanation heat maps ``--explain-dir`` writes."""
 _GLOB_CHARS = set("*?[")
 
 
@@ -56,13 +69,15 @@ def expand_inputs(args: Iterable[str | Path]) -> list[tuple[str, str | None]]:
     for arg in map(str, args):
         path = Path(arg)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not _is_overlay(p))
             if not files:
-                add(arg, f"{arg}: folder has no image files ({', '.join(IMAGE_SUFFIXES)})")
+                add(arg, f"{arg}: folder has no image files ({', '.join(IMAGE_SUFFIXES)}; "
+                         f"tumorscope's own *{OVERLAY_SUFFIX} overlays are skipped)")
             for file in files:
                 add(str(file))
         elif not path.exists() and _GLOB_CHARS & set(arg):
-            matches = sorted(m for m in glob.glob(arg, recursive=True) if Path(m).is_file())
+            matches = sorted(m for m in glob.glob(arg, recursive=True) if Path(m).is_file() and not _is_overlay(m))
             if not matches:
                 add(arg, f"{arg}: no files match this pattern")
             for match in matches:
@@ -70,6 +85,25 @@ def expand_inputs(args: Iterable[str | Path]) -> list[tuple[str, str | None]]:
         else:
             add(arg)
     return out
+
+
+def _is_overlay(path: str | Path) -> bool:
+    """True for an overlay or explanation tumorscope wrote: named ``*.overlay.png`` / ``*.explain.png`` and
+    carrying its PNG text mark (a user's own image with such a name is neither skipped nor overwritten)."""
+    if not Path(path).name.lower().endswith((OVERLAY_SUFFIX, EXPLAIN_SUFFIX)):
+        return False
+    try:
+        with open(path, "rb") as f:
+            return _OVERLAY_MARK in f.read(128)
+    except OSError:
+        return False
+
+
+def _marked_png(png: bytes) -> bytes:
+    """``png`` with a ``tEXt`` chunk ``Software: tumorscope overlay`` after its IHDR (signature 8 + IHDR 25 bytes)."""
+    payload = b"Software\0" + _OVERLAY_MARK
+    chunk = struct.pack(">I", len(payload)) + b"tEXt" + payload + struct.pack(">I", zlib.crc32(b"tEXt" + payload))
+    return png[:33] + chunk + png[33:]
 
 
 def open_pipeline(
@@ -87,24 +121,52 @@ def open_pipeline(
     return Pipeline.from_model_dir(resolve_model_dir(model_dir), backend=backend, options=options)
 
 
-def _overlay_path(overlay_dir: Path, name: str, used: set[Path]) -> Path:
-    """``<stem>.overlay.png`` in ``overlay_dir``; ``<stem>-2.overlay.png``... when a stem repeats in the batch."""
+def _overlay_path(overlay_dir: Path, name: str, used: set[Path], suffix: str = OVERLAY_SUFFIX) -> Path:
+    """``<stem>.overlay.png`` in ``overlay_dir``; ``<stem>-2.overlay.png``... when a stem repeats in the batch
+    or the name is taken by an input (``used`` holds the inputs' resolved paths) or by a file tumorscope did not
+    write: only its own earlier outputs are replaced."""
     stem = Path(name).stem or "input"
-    path, n = overlay_dir / f"{stem}.overlay.png", 1
-    while path in used:
+    path, n = overlay_dir / f"{stem}{suffix}", 1
+    while path.resolve() in used or (path.exists() and not _is_overlay(path)):  # never replace a user's file
         n += 1
-        path = overlay_dir / f"{stem}-{n}.overlay.png"
-    used.add(path)
+        path = overlay_dir / f"{stem}-{n}{suffix}"
+    used.add(path.resolve())
     return path
 
 
-def _write_overlay(analysis: Analysis, path: Path) -> str | None:
-    """Write the overlay PNG; returns a one-line error or None."""
+@functools.cache
+def _umask() -> int:
+    """The process umask (read once: os.umask can only be read by setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_overlay(analysis: Analysis, path: Path, explanation: bool = False) -> str | None:
+    """Write the overlay PNG atomically (temp file in the same folder, then ``os.replace``); one-line error or None.
+
+    ``explanation=True`` writes the explanation heat map (``Analysis.explanation_image``) instead.
+    """
+    shown = printable_name(str(path))
     try:
-        ok = cv2.imwrite(str(path), cv2.cvtColor(analysis.overlay(), cv2.COLOR_RGB2BGR))
+        picture = analysis.explanation_image() if explanation else analysis.overlay()
+        ok, encoded = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     except (cv2.error, ValueError) as exc:
-        return f"{path}: cannot write overlay ({one_line(exc, 200)})"
-    return None if ok else f"{path}: cannot write overlay; check that the folder is writable"
+        return f"{shown}: cannot write overlay ({one_line(exc, 200)})"
+    if not ok:
+        return f"{shown}: cannot encode the overlay as PNG"
+    tmp = None
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tumorscope-", suffix=".tmp", delete=False) as f:
+            tmp = Path(f.name)
+            f.write(_marked_png(encoded.tobytes()))
+        tmp.chmod(0o666 & ~_umask())  # mkstemp's 0600 -> what a plain open() would give
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        return f"{shown}: cannot write overlay ({exc.strerror or exc}); check that the folder is writable"
+    return None
 
 
 def _analyze_or_exception(pipeline: Pipeline, path: str) -> Analysis | Exception:
@@ -116,7 +178,8 @@ def _analyze_or_exception(pipeline: Pipeline, path: str) -> Analysis | Exception
 
 
 def predict_rows(
-    inputs: list[tuple[str, str | None]], pipeline: Pipeline | PipelineRunner, overlay_dir: str | Path | None = None
+    inputs: list[tuple[str, str | None]], pipeline: Pipeline | PipelineRunner, overlay_dir: str | Path | None = None,
+    explain_dir: str | Path | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Analyze each input and yield its ``Analysis.to_dict()`` row, in order.
 
@@ -125,6 +188,7 @@ def predict_rows(
         pipeline: the loaded models; a ``PipelineRunner`` analyses several inputs at once (same rows, in order).
         overlay_dir: when given, each successful input also gets ``<stem>.overlay.png`` there and its row
             an ``overlay`` key (the file path, or None when the input failed).
+        explain_dir: likewise ``<stem>.explain.png`` (where the classifier looked) and an ``explanation`` key.
 
     Yields:
         One row per input; failures have ``error`` set and nulls elsewhere.
@@ -132,21 +196,45 @@ def predict_rows(
     out_dir = Path(overlay_dir) if overlay_dir is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    used: set[Path] = set()
+    explain_out = Path(explain_dir) if explain_dir is not None else None
+    if explain_out is not None:
+        explain_out.mkdir(parents=True, exist_ok=True)
+    used: set[Path] = {Path(path).resolve() for path, _ in inputs}  # overlays never take an input's name
     runner = pipeline if isinstance(pipeline, PipelineRunner) else PipelineRunner([pipeline])
     analyses = runner.map(_analyze_or_exception, (path for path, error in inputs if not error))
     for path, error in inputs:
-        analysis = Analysis(name=path, error=error, backend=pipeline.backend) if error else next(analyses)
-        if isinstance(analysis, Exception):  # raised in a worker: raise it here, as the sequential loop did
-            raise analysis
-        row = analysis.to_dict()
-        if out_dir is not None:
-            row["overlay"] = None
-            if analysis.ok:
-                target = _overlay_path(out_dir, path, used)
-                row["error"] = _write_overlay(analysis, target)
-                row["overlay"] = None if row["error"] else str(target)
+        try:
+            analysis = Analysis(name=path, error=error, backend=pipeline.backend) if error else next(analyses)
+            if isinstance(analysis, Exception):  # raised in a worker: this input's error only
+                raise analysis
+            row = analysis.to_dict()
+            if out_dir is not None:
+                row["overlay"] = None
+                if analysis.ok:
+                    target = _overlay_path(out_dir, path, used)
+                    row["error"] = _write_overlay(analysis, target)
+                    row["overlay"] = None if row["error"] else str(target)
+            if explain_out is not None:
+                row["explanation"] = None
+                if analysis.ok:
+                    target = _overlay_path(explain_out, path, used, EXPLAIN_SUFFIX)
+                    problem = _write_overlay(analysis, target, explanation=True)
+                    row["error"] = row["error"] or problem
+                    row["explanation"] = None if problem else str(target)
+        except Exception as exc:  # noqa: BLE001 - any failure, MemoryError included, is this input's error only
+            row = _failed_row(path, exc, pipeline, out_dir is not None)
+            if explain_out is not None:
+                row["explanation"] = None
         yield row
+
+
+def _failed_row(path: str, exc: BaseException, pipeline: Pipeline, with_overlay: bool) -> dict[str, Any]:
+    """The row of an input whose analysis raised: nulls and a one-line ``error`` naming the exception."""
+    detail = one_line(str(exc), 200) or "no details"
+    kind = "out of memory" if isinstance(exc, MemoryError) else f"unexpected {type(exc).__name__}"
+    error = ErrorMessage(f"{printable_name(path)}: {kind} ({detail}); the other inputs went on", error_kind(exc))
+    row = Analysis(name=path, error=error, backend=pipeline.backend).to_dict()
+    return row | {"overlay": None} if with_overlay else row
 
 
 def predict_to_file(
@@ -196,14 +284,16 @@ def _cell(value: Any, fmt: str) -> str:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table (path, label, confidence, tumor area %, error) with a summary and the disclaimer."""
-    header = ("path", "label", "confidence", "tumor %", "error")
+    """A plain-text table (path, label, confidence, tumor area %, input check, error) with the warnings spelled
+    out below it, a summary and the disclaimer."""
+    header = ("path", "label", "confidence", "tumor %", "input", "error")
     body = [
         (
-            row["path"],
+            printable_name(row["path"]),
             row["label"] or "-",
             _cell(row["confidence"], ".3f"),
             _cell(row["tumor_area_pct"], ".2f"),
+            _input_cell(row.get("input_check")),
             row["error"] or "",
         )
         for row in rows
@@ -212,4 +302,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in [header, *body]]
     failed = sum(row["error"] is not None for row in rows)
     summary = f"{len(rows)} input(s), {failed} failed" if failed else f"{len(rows)} input(s), all analysed"
-    return "\n".join([*(line.rstrip() for line in lines), "", summary, DISCLAIMER])
+    notes = [f"WARNING {printable_name(row['path'])}: {warning_text(code)}"
+             for row in rows for code in row.get("warnings") or ()]
+    return "\n".join([*(line.rstrip() for line in lines), *([""] + notes if notes else []), "", summary, DISCLAIMER])
+
+
+def _input_cell(check: dict[str, Any] | None) -> str:
+    """The table's input-check cell: ``ok``, ``NOT A BRAIN MRI``, ``unchecked`` (model without it) or ``-``."""
+    if not check:
+        return "-"
+    return {"ok": "ok", "out_of_distribution": "NOT A BRAIN MRI"}.get(check["status"], "unchecked")
