@@ -1,7 +1,8 @@
 """The built wheel carries the int8 models: installed into a fresh venv, `tumorscope predict` works from any folder
 with no model option and no TUMORSCOPE_MODELS.
 
-Builds the wheel with `pip wheel --no-deps` (setup.py copies models/ into tumorscope/_models/), installs it with
+Builds the wheel with `pip wheel --no-deps` (setup.py copies models/ into tumorscope/_models/; with this
+environment's setuptools when it has one, so no build environment is downloaded), installs it with
 --no-deps into a new venv that sees this environment's site-packages through a .pth file (numpy, OpenCV, ONNX
 Runtime, LiteRT and click come from there: offline and fast), and runs the console script from a temporary folder.
 """
@@ -9,6 +10,7 @@ Runtime, LiteRT and click come from there: offline and fast), and runs the conso
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -36,8 +38,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)],
-                          capture_output=True, text=True, timeout=600)
+    offline = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", *offline, "-w", str(out),
+                           str(REPO)], capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     (path,) = out.glob("tumorscope-*.whl")
     return path
