@@ -463,7 +463,7 @@ def _bench_pipeline(model_dir, data, split, limit, formats, threads, runs, warmu
               help="Write a PNG of latency p50 against accuracy / Dice (needs matplotlib).")
 @click.option("--check", is_flag=True, help="Exit 1 when any threshold fails (one line per failure).")
 @click.option("--thresholds", type=click.Path(dir_okay=False), default=None,
-              help="Thresholds JSON [default: the committed tumorscope/bench/thresholds.json].")
+              help="Limits JSON [default: the committed tumorscope/assess/limits.json].")
 def bench_cmd(task, formats, model_dir, data, split, limit, runs, warmup, threads, batch, cache_dir, json_path,
               markdown_path, csv_path, plot_path, check, thresholds):
     """Benchmark every format against the Keras original: size, latency, memory, accuracy/Dice and parity.

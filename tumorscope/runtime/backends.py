@@ -102,9 +102,9 @@ class OnnxBackend:
 
     def __init__(self, path: Path, spec: ModelSpec, options: BackendOptions):
         ort = _engine("onnxruntime", "onnxruntime")
-        self.path, self.spec = path, spec
         if os.environ.get("ORT_DISABLE_TELEMETRY") == "1" and hasattr(ort, "disable_telemetry_events"):
             ort.disable_telemetry_events()  # see tumorscope/__init__.py; covers the Windows event provider too
+        self.path, self.spec = path, spec
         session_options = ort.SessionOptions()
         if options.threads:
             session_options.intra_op_num_threads = options.threads
