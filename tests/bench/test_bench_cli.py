@@ -46,7 +46,8 @@ def test_gate_fails_on_a_perturbed_int8_artifact(bench_root, broken_model_dir, g
     assert result.exit_code == 1, result.output
     failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL ")]
     assert failures and all(line.startswith("FAIL classifier onnx-int8: ") for line in failures)
-    assert any(line.endswith("< min_agreement 0.99") for line in failures)
+    limit = json.loads(gate_thresholds.read_text())["parity_with_keras"]["classifier"]["onnx-int8"]["min_agreement"]
+    assert any(line.endswith(f"< min_agreement {limit}") for line in failures), failures
     assert f"check: {len(failures)} thresholds failed" in result.stdout
     rows = {r["format"]: r for r in json.loads(out.read_text())["rows"]}
     assert rows["keras"]["status"] == "ok" and rows["onnx-int8"]["status"] == "parity failed"

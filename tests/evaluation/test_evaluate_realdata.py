@@ -17,15 +17,21 @@ from tumorscope.evaluation.evaluate import evaluate_classifier, evaluate_segment
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
-MIN_TEST_ACCURACY = 0.97
+MIN_TEST_ACCURACY = 0.955
+"""Regression floor of the shipped classifier (measured 0.964 Keras). The project target is 0.975: not reached
+by the classifier retrained on independent tumour-free T1 slices (see README, Shipped models)."""
+MIN_INDEP_SPECIFICITY = 0.95
+"""Share of the never-trained BRISC tumour-free slices called ``notumor`` (measured 0.997 Keras), overall..."""
+MIN_INDEP_PLANE_SPECIFICITY = 0.90
+"""... and in each plane (axial, coronal, sagittal)."""
 MIN_TEST_DICE = 0.70
 """Regression floor of the shipped segmenter (measured 0.722). The project target is 0.75: not reached yet."""
 SANITY_ACCURACY = 0.85
 """Floor on the other classifier splits: catches a broken label order or preprocessing, not a claim."""
 SANITY_DICE = 0.6
-SANITY_BRISC_DICE = 0.3
-"""Floor on BRISC test masks (another source than the shipped segmenter's Figshare training data): catches a
-broken mask pairing or preprocessing, not a claim."""
+MIN_BRISC_DICE = 0.75
+"""Floor on BRISC test masks (another source than the shipped segmenter's Figshare training data; measured 0.79
+with the int8 ONNX segmenter)."""
 
 
 def _model(name: str) -> Path:
@@ -83,16 +89,17 @@ def test_classifier_notumor_indep_specificity_per_plane(data_root):
     _check(result, "classifier", "notumor-indep")
     _planes(result)
     assert result["specificity"] == pytest.approx(result["accuracy"])
-    assert 0.0 < result["specificity"] <= 1.0
+    assert result["specificity"] >= MIN_INDEP_SPECIFICITY, result["per_plane"]
     for plane in result["per_plane"].values():
         assert plane["specificity"] == pytest.approx(plane["accuracy"])
+        assert plane["specificity"] >= MIN_INDEP_PLANE_SPECIFICITY, result["per_plane"]
 
 
 def test_segmenter_brisc_test_dice_per_plane(data_root):
     result = evaluate_segmenter(_int8("segmenter.int8.onnx"), data_root, "brisc-test")
     _check(result, "segmenter", "brisc-test")
     _planes(result)
-    assert result["tumor_free"] is False and result["dice"] >= SANITY_BRISC_DICE, result["per_plane"]
+    assert result["tumor_free"] is False and result["dice"] >= MIN_BRISC_DICE, result["per_plane"]
 
 
 @pytest.mark.parametrize("split", ["notumor-official", "notumor-indep"])
