@@ -138,7 +138,7 @@ def test_cli_table_with_overlays_and_tflite(model_dir, batch, tmp_path):
                                        str(model_dir), "--backend", "tflite", "--overlay-dir", str(out)])
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["path", "label", "confidence", "tumor", "%", "error"]
+    assert lines[0].split() == ["path", "label", "confidence", "tumor", "%", "input", "error"]
     assert "file is empty" in result.stdout and "3 input(s), 1 failed" in result.stdout
     assert lines[-1] == DISCLAIMER
     written = sorted(p.name for p in out.iterdir())

@@ -14,7 +14,10 @@ pytest.importorskip("tf2onnx")
 
 @pytest.fixture()
 def synthetic_data(monkeypatch, tmp_path):
-    """A data root whose calibration/validation images are synthetic (the real loaders are bypassed)."""
+    """A data root whose calibration/validation images are synthetic (the real loaders are bypassed).
+
+    It holds no labelled images, so these exports pass ``--trust-count 0`` (no input-check fit; that path is
+    tested in test_trust_export.py)."""
     import tumorscope.export.exporter as exporter
 
     monkeypatch.setattr(exporter, "calibration_images", lambda root, task, count, size, scale: synthetic_images(
@@ -33,7 +36,7 @@ def _export(*args):
 def test_export_writes_artifacts_and_prints_the_table(tiny_classifier_keras, synthetic_data, tmp_path):
     out = tmp_path / "models"
     result = _export("--model", tiny_classifier_keras, "--formats", "onnx-int8,tflite-int8", "--out", out,
-                     "--data", synthetic_data, "--calibration-count", 8, "--validation-count", 6)
+                     "--data", synthetic_data, "--calibration-count", 8, "--validation-count", 6, "--trust-count", 0)
     assert result.exit_code == 0, result.output
     assert "| onnx-int8 | ok |" in result.stdout and "| tflite-int8 | ok |" in result.stdout
     assert "(n=6)" in result.stdout
@@ -47,12 +50,12 @@ def test_export_writes_artifacts_and_prints_the_table(tiny_classifier_keras, syn
 def test_exceeded_tolerance_exits_1_with_one_error_line(tiny_classifier_keras, synthetic_data, tmp_path):
     result = _export("--model", tiny_classifier_keras, "--formats", "onnx,onnx-int8", "--out", tmp_path / "m",
                      "--data", synthetic_data, "--calibration-count", 8, "--validation-count", 6,
-                     "--max-prob-delta", 0)
+                     "--max-prob-delta", 0, "--trust-count", 0)
     assert result.exit_code == 1, result.output
     assert "| onnx-int8 | FAILED |" in result.stdout
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("error: export failed for ") and "onnx-int8: " in errors[0]
-    assert "max |dprob|" in errors[0] and "Traceback" not in result.output
+    assert "max_prob_delta" in errors[0] and "Traceback" not in result.output
     assert not (tmp_path / "m" / "classifier.int8.onnx").exists()
 
 

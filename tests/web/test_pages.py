@@ -54,11 +54,11 @@ def test_result_page_shows_class_confidences_images_area_time_and_disclaimer(cli
     assert [float(v) for v in meters] == pytest.approx(list(api["probabilities"].values()), abs=1e-6)
     assert DISCLAIMER in html
     images = dict(re.findall(r'<img id="([a-z-]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html))
-    assert set(images) == {"original-image", "overlay-image"}
+    assert set(images) == {"original-image", "overlay-image", "explanation-image"}
     original = cv2.imdecode(np.frombuffer(base64.b64decode(images["original-image"]), np.uint8), cv2.IMREAD_COLOR)
     overlay = cv2.imdecode(np.frombuffer(base64.b64decode(images["overlay-image"]), np.uint8), cv2.IMREAD_COLOR)
     assert original.shape == (256, 256, 3) and overlay.shape[1] == 256 and overlay.shape[0] > 256  # + legend
-    assert len(re.findall(r'<img [^>]*alt="[^"]{10,}"', html)) == 2
+    assert len(re.findall(r'<img [^>]*alt="[^"]{10,}"', html)) == 3
 
 
 def test_result_images_of_large_uploads_are_shrunk_for_display(client, slice_png):
