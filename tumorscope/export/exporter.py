@@ -145,7 +145,8 @@ def _trust_job(original: KerasBackend, source: ModelSpec, root: Path | None, cal
     if trust_count == 0:
         return None
     if source.task == "segmenter":
-        return None if root is None else TrustJob(None, tumor_free_val_images(root, source), None)
+        return None if root is None else TrustJob(None, TrustImages(None, None, tumor_free_val_images(root, source)),
+                                                  None)
     if root is not None:
         images = trust_images_from_data(root, source, trust_count)
     else:
