@@ -145,14 +145,15 @@ def _bomb_files(folder: Path) -> list[Path]:
     return [folder / name for name in files]
 
 
-def _post(url: str, data: bytes, name: str) -> tuple[int, bytes]:
+def post_upload(url: str, data: bytes, name: str = "slice.png", timeout: float = 60) -> tuple[int, bytes]:
+    """POST ``data`` as the multipart ``image`` field; returns the HTTP status and body (errors too)."""
     boundary = uuid.uuid4().hex
     body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
             "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             url = server.stdout.readline().split(" on ", 1)[1].split()[0]
             idle_mb = _peak_rss_mb(server.pid)
             start = time.perf_counter()
-            code, body = _post(url + "api/predict", bombs[0].read_bytes(), "bomb.dcm")
+            code, body = post_upload(url + "api/predict", bombs[0].read_bytes(), "bomb.dcm")
             answer = time.perf_counter() - start
             report["web"] = {"status": code, "error": json.loads(body).get("error"), "answer_s": round(answer, 2),
                              "peak_rss_mb": round(_peak_rss_mb(server.pid), 1), "idle_peak_rss_mb": round(idle_mb, 1)}

@@ -14,6 +14,7 @@ or data-root-relative paths (the BRISC and tumour-free splits).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from dataclasses import dataclass
@@ -138,8 +139,6 @@ def plane_of(path: str | Path) -> str | None:
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
-    import csv
-
     if not path.is_file():
         raise FileNotFoundError(f"{path}: BRISC 2025 index missing; see ../shared/README.md for the layout")
     with path.open(newline="", encoding="utf-8") as handle:

@@ -15,7 +15,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,29 +27,24 @@ from tumorscope import DISCLAIMER
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def bombs():
+def _load_check_bombs():
+    """scripts/check_bombs.py as a module: the bomb generators and the multipart upload helper."""
     spec = importlib.util.spec_from_file_location("check_bombs", REPO / "scripts" / "check_bombs.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+@pytest.fixture(scope="module")
+def bombs():
+    return _load_check_bombs()
+
+
 def _upload(data: bytes, name: str = "slice.png") -> dict:
     return {"image": (io.BytesIO(data), name)}
 
 
-def _post(url: str, data: bytes, name: str = "slice.png", timeout: float = 60) -> tuple[int, bytes]:
-    boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+_post = _load_check_bombs().post_upload
 
 
 def test_dicom_bomb_is_refused_with_400_in_well_under_5_s(client, bombs):
