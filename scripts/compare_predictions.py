@@ -219,7 +219,8 @@ def _latency(checks: list[Check], names: tuple[str, str]) -> str:
         ref = [c.ms_ref for c in checks if c.backend == backend and c.ms_ref is not None]
         other = [c.ms_other for c in checks if c.backend == backend and c.ms_other is not None]
         parts.append(f"{backend} {names[0]} {_num(float(np.median(ref)) if ref else None, '.0f')}, "
-                     f"{names[1]} {_num(float(np.median(other)) if other else None, '.0f')} (emulated, not Pi speed)")
+                     f"{names[1]} {_num(float(np.median(other)) if other else None, '.0f')}"
+                     + (" (emulated, not Pi speed)" if names[1] == "aarch64" else ""))
     return "; ".join(parts) or "-"
 
 

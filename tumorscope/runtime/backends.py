@@ -97,6 +97,19 @@ def _load(path: Path, engine: str, load):
         raise ModelError(f"{path}: {engine} cannot load this model ({one_line(exc)}); re-export it") from exc
 
 
+def _preload_cuda(ort) -> None:
+    """Load CUDA and cuDNN from the ``nvidia-*`` wheels (or PyTorch's) before a CUDA session is made.
+
+    onnxruntime-gpu >= 1.21 finds them this way without ``LD_LIBRARY_PATH``; older builds rely on the
+    system's library path, and a failure here leaves ONNX Runtime to report what is missing.
+    """
+    if hasattr(ort, "preload_dlls"):
+        try:
+            ort.preload_dlls()
+        except Exception:  # noqa: BLE001 - the session's own error names the missing library
+            pass
+
+
 class OnnxBackend:
     """ONNX Runtime session; dynamic batch."""
 
@@ -112,8 +125,13 @@ class OnnxBackend:
         available = ort.get_available_providers()
         wanted = options.providers or ("CPUExecutionProvider",)
         providers = [p for p in wanted if p in available] or ["CPUExecutionProvider"]
+        if "CUDAExecutionProvider" in providers:
+            _preload_cuda(ort)
+        # TF32 convolutions (the CUDA default on Ampere and newer) round the dequantized int8 tensors differently
+        # from the CPU's integer kernels, enough to flip borderline labels: keep full fp32 on the GPU
+        configured = [(p, {"use_tf32": "0"}) if p == "CUDAExecutionProvider" else p for p in providers]
         self.session = _load(path, "ONNX Runtime",
-                             lambda: ort.InferenceSession(str(path), session_options, providers=providers))
+                             lambda: ort.InferenceSession(str(path), session_options, providers=configured))
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = _static_dims(self.session.get_inputs()[0].shape)
         self.output_shape = _static_dims(self.session.get_outputs()[0].shape)
