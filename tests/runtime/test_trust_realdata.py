@@ -19,8 +19,8 @@ MODELS = Path(__file__).resolve().parents[2] / "models"
 BACKENDS = ("onnx", "tflite")
 # Floors at the measured level of the shipped classifier re-exported with #13 (see README, Trust layer);
 # the issue's targets are OOD >= 0.95, test <= 0.01, notumor-indep <= 0.05, pointing game >= 0.80.
-MIN_OOD_FLAGGED = 0.45  # measured 0.48 (features part alone, ONNX); target 0.95 NOT met
-MAX_TEST_FLAGGED = 0.03  # measured 0.026 ONNX / 0.025 TFLite (1,311, retrained classifier); target 0.01 NOT met
+MIN_OOD_FLAGGED = 0.90  # measured 0.915 ONNX / 0.925 TFLite with the statistics' range rule; target 0.95 NOT met
+MAX_TEST_FLAGGED = 0.03  # measured 0.028 ONNX (1,311) / 0.020 TFLite (300 of them); target 0.01 NOT met
 MAX_INDEP_FLAGGED = 0.05
 MIN_POINTING = 0.10  # measured 0.13 on 100 slices (random 0.06); target 0.80 NOT met
 
@@ -37,14 +37,19 @@ def _classifier(backend: str) -> Path:
     return path
 
 
+# ONNX scores every image of each split; LiteRT (several times slower on x86 CPUs) 300 evenly spaced ones
+# per split, enough to catch a backend whose input check drifts from the ONNX one.
+SPLIT_LIMIT = {"onnx": None, "tflite": 300}
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_input_check_flags_ood_images_and_accepts_real_slices(data_root, backend):
     with Classifier.create_from_path(_classifier(backend)) as clf:
-        rows = {row["set"]: row for row in flag_rates(clf, data_root)}
+        rows = {row["set"]: row for row in flag_rates(clf, data_root, limit=SPLIT_LIMIT[backend])}
     ood, test = rows.pop("ood"), rows.pop("test")
     indep = rows.get("notumor-indep") or rows["brisc-no_tumor"]
     assert ood["images"] >= 100 and ood["flagged_rate"] >= MIN_OOD_FLAGGED, (ood["by_category"], ood["missed"])
-    assert test["images"] == 1311 and test["flagged_rate"] <= MAX_TEST_FLAGGED, test
+    assert test["images"] == (SPLIT_LIMIT[backend] or 1311) and test["flagged_rate"] <= MAX_TEST_FLAGGED, test
     assert indep["flagged_rate"] <= MAX_INDEP_FLAGGED, indep
     assert rows["val"]["flagged_rate"] <= 0.02, rows["val"]  # the threshold was set at <= 1 % of val
 
@@ -52,8 +57,8 @@ def test_input_check_flags_ood_images_and_accepts_real_slices(data_root, backend
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_explanation_peaks_fall_on_the_tumour(data_root, backend):
     with Classifier.create_from_path(_classifier(backend)) as clf:
-        result = pointing_game(clf, data_root, "test", count=200)
-    assert result["slices"] == 200
+        result = pointing_game(clf, data_root, "test", count=100)
+    assert result["slices"] == 100
     assert result["rate_predicted"] >= MIN_POINTING, result
     assert result["rate_random"] < 0.2  # the target zone is small: a random peak rarely hits it
 

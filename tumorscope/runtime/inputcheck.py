@@ -6,8 +6,11 @@ means, one shared covariance shrunk towards its diagonal) and sets a threshold o
 that at most ``target_rejection`` (1 %) of val images are rejected. The score of an image is its
 smallest squared Mahalanobis distance to a class mean (Lee et al., "A Simple Unified Framework for
 Detecting Out-of-Distribution Samples and Adversarial Attacks", NeurIPS 2018); above the threshold
-the image is ``out_of_distribution``. The fitted parameters live in ``ModelSpec.input_check`` (so
-they travel with the artifact and are refitted by every export). Cost: one small matrix product.
+the image is ``out_of_distribution``. A second Gaussian scores cheap ``image_statistics`` of the
+input the same way, and any statistic outside the range seen on the fit's training and val images
+(a flat grey picture has no contrast; a photo has no dark border) flags the image outright. The
+fitted parameters live in ``ModelSpec.input_check`` (so they travel with the artifact and are
+refitted by every export). Cost: one small matrix product.
 
 numpy only; no TensorFlow.
 """
@@ -39,6 +42,8 @@ STATUS_OOD = "out_of_distribution"
 STATUS_UNAVAILABLE = "unavailable"
 """The artifact has no features output or no fitted parameters (exported before the input check existed)."""
 METHOD = "mahalanobis-shared-cov"
+_BOUNDS_SLACK = 1e-5
+"""Excess over a bound (in range widths) still counted as inside: the bounds are stored as float32."""
 
 
 def encode_array(array: np.ndarray) -> dict[str, Any]:
@@ -102,9 +107,11 @@ class InputCheckModel:
     """
 
     def __init__(self, means: np.ndarray, whitening: np.ndarray, threshold: float,
-                 image: InputCheckModel | None = None):
+                 image: InputCheckModel | None = None, bounds: np.ndarray | None = None):
         self.image = image
         """Optional second Gaussian over ``image_statistics`` of the model input (one mean)."""
+        self.bounds = None if bounds is None else np.asarray(bounds, np.float64)
+        """Optional ``(2, D)`` lowest and highest value of each scored feature seen in the fit."""
         means, whitening = np.asarray(means, np.float32), np.asarray(whitening, np.float32)
         if means.ndim != 2 or whitening.shape != (means.shape[1], means.shape[1]):
             raise ValueError(f"input check: means {means.shape} and whitening {whitening.shape} do not fit")
@@ -125,15 +132,29 @@ class InputCheckModel:
         d2 = ((white[:, None, :] - self._white_means[None]) ** 2).sum(axis=2)
         return d2.min(axis=1).astype(np.float64)
 
+    def outside(self, features: np.ndarray) -> np.ndarray:
+        """``(N, D)`` -> ``(N,)``: 0 inside ``bounds`` (or without bounds), else 1 + the largest excess over the
+        range, in units of the range's width (so above 1.0, the out-of-distribution score)."""
+        features = np.asarray(features, np.float64).reshape(len(features), -1)
+        if self.bounds is None:
+            return np.zeros(len(features))
+        low, high = self.bounds
+        width = np.maximum(high - low, 1e-12)
+        excess = np.maximum(np.maximum(low - features, features - high), 0.0) / width
+        worst = excess.max(axis=1)
+        return np.where(worst > _BOUNDS_SLACK, 1.0 + worst, 0.0)
+
     def check(self, features: np.ndarray, stats: np.ndarray | None = None) -> list[InputCheck]:
         """One ``InputCheck`` per row of ``(N, D)`` features (and ``(N, K)`` image statistics).
 
-        The reported score is the larger of the feature distance and the image-statistics distance, each
-        divided by its own threshold; above 1.0 the image is out of distribution.
+        The reported score is the largest of the feature distance and the image-statistics distance, each
+        divided by its own threshold, and the statistics' ``outside`` score; above 1.0 the image is out of
+        distribution.
         """
         score = self.scores(features) / self.threshold
         if self.image is not None and stats is not None:
             score = np.maximum(score, self.image.scores(stats) / self.image.threshold)
+            score = np.maximum(score, self.image.outside(stats))
         return [InputCheck(STATUS_OOD if s > 1.0 else STATUS_OK, float(s), 1.0) for s in score]
 
     def to_spec(self, **info: Any) -> dict[str, Any]:
@@ -142,6 +163,8 @@ class InputCheckModel:
                  "whitening": encode_array(self.whitening), **info}
         if self.image is not None:
             entry["image"] = self.image.to_spec()
+        if self.bounds is not None:
+            entry["bounds"] = encode_array(self.bounds)
         return entry
 
     @classmethod
@@ -157,7 +180,8 @@ class InputCheckModel:
             raise ValueError(f"unknown input_check method {entry.get('method')!r} in the model spec; "
                              "upgrade tumorscope or re-export the model")
         return cls(decode_array(entry["means"]), decode_array(entry["whitening"]), float(entry["threshold"]),
-                   cls.from_spec(entry.get("image")))
+                   cls.from_spec(entry.get("image")),
+                   decode_array(entry["bounds"]) if "bounds" in entry else None)
 
 
 IMAGE_STATISTICS = ("colorfulness", "mean", "std", "dark", "bright", "border", "center_minus_border", "gradient",
@@ -221,7 +245,8 @@ def fit_input_check(
             at most ``target_rejection`` of them (their ``1 - target_rejection`` quantile, taken upwards).
         shrinkage: weight of the diagonal target in the covariance (None: Ledoit-Wolf estimate).
         train_stats, val_stats: ``image_statistics`` of the same images; when given, a second Gaussian (one
-            mean) is fitted on them and each part gets half of ``target_rejection``.
+            mean) is fitted on them, each Gaussian gets half of ``target_rejection``, and the statistics' range
+            over both sets bounds what an in-distribution image may show (rejecting no val image).
 
     Returns:
         The model and provenance numbers (``fit_images``, ``val_images``, ``val_rejected``, ``shrinkage``).
@@ -230,6 +255,9 @@ def fit_input_check(
     if train_stats is not None and val_stats is not None:
         target_rejection /= 2
         image, _ = fit_input_check(train_stats, np.zeros(len(train_stats), int), val_stats, target_rejection)
+        both = np.concatenate([np.asarray(train_stats, np.float64), np.asarray(val_stats, np.float64)])
+        image = InputCheckModel(image.means, image.whitening, image.threshold,
+                                bounds=np.stack([both.min(axis=0), both.max(axis=0)]))
     x = np.asarray(train_features, np.float64).reshape(len(train_features), -1)
     labels = np.asarray(train_labels)
     if len(x) < 2 or len(x) != len(labels):
