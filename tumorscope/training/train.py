@@ -77,25 +77,12 @@ def source_balanced_weights(items: list[SplitItem]) -> np.ndarray:
     notumor = CLASS_NAMES.index("notumor")
     brisc = np.array([i.label == notumor and BRISC in i.image.parts for i in items])
     other = np.array([i.label == notumor for i in items]) & ~brisc
-    return _equal_shares(brisc, other)
-
-
-def _equal_shares(brisc: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """Weights 1, except that the ``brisc`` and ``other`` items get equal totals (their count, halved each)."""
-    weights = np.ones(len(brisc))
+    weights = np.ones(len(items))
     if brisc.any() and other.any():
         total = brisc.sum() + other.sum()
         weights[brisc] = total / 2 / brisc.sum()
         weights[other] = total / 2 / other.sum()
     return weights
-
-
-def tumor_free_sampling(items: list[SplitItem]) -> np.ndarray:
-    """Probabilities for drawing tumour-free slices: BRISC's (T1, every plane) and the others' (Nickparvar's,
-    mostly axial T2/FLAIR) get half each, so "axial" or "T2" does not come to mean "no tumour" for the U-Net."""
-    brisc = np.array([BRISC in i.image.parts for i in items])
-    weights = _equal_shares(brisc, ~brisc)
-    return weights / weights.sum()
 
 
 class _CachedFeatures(keras.utils.PyDataset):
@@ -256,15 +243,13 @@ class _SegmentationBatches(keras.utils.PyDataset):
     """Shuffled, augmented batches of (image, mask) for the U-Net.
 
     Every batch holds ``round(batch_size * tumor_free_share)`` tumour-free slices (empty masks, drawn
-    at random from ``tumor_free`` with probabilities ``tumor_free_p``, uniform when None) and tumour slices for
-    the rest; an epoch covers every tumour slice once.
+    at random from ``tumor_free``) and tumour slices for the rest; an epoch covers every tumour slice once.
     """
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int,
-                 tumor_free: np.ndarray | None = None, tumor_free_share: float = 0.0,
-                 tumor_free_p: np.ndarray | None = None):
+                 tumor_free: np.ndarray | None = None, tumor_free_share: float = 0.0):
         super().__init__()
-        self.images, self.masks, self.tumor_free, self.tumor_free_p = images, masks, tumor_free, tumor_free_p
+        self.images, self.masks, self.tumor_free = images, masks, tumor_free
         self.n_free = round(batch_size * tumor_free_share) if tumor_free is not None and len(tumor_free) else 0
         self.batch_size = batch_size - self.n_free
         self.rng = np.random.default_rng(seed)
@@ -280,7 +265,7 @@ class _SegmentationBatches(keras.utils.PyDataset):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         images, masks = self.images[rows], self.masks[rows]
         if self.n_free:
-            free = self.tumor_free[self.rng.choice(len(self.tumor_free), size=self.n_free, p=self.tumor_free_p)]
+            free = self.tumor_free[self.rng.integers(0, len(self.tumor_free), size=self.n_free)]
             images = np.concatenate([images, free])
             masks = np.concatenate([masks, np.zeros((self.n_free, *masks.shape[1:]), dtype=masks.dtype)])
         images, masks = random_affine(images, masks, self.rng)
@@ -311,8 +296,7 @@ def train_segmenter(
 
     Training data: Figshare's train blocks plus, with ``extra_data``, the leak-filtered BRISC
     train masks (``brisc-train``) and a ``tumor_free_share`` of every batch from tumour-free slices
-    (``notumor-train``, BRISC's and Nickparvar's drawn half each: ``tumor_free_sampling``). Validation:
-    Figshare's val blocks (the model-selection metric).
+    (``notumor-train``). Validation: Figshare's val blocks (the model-selection metric).
     Augmentation: random scale/rotation/shift, flips, gamma, brightness and contrast. Resumes from
     ``out_dir/backup`` when rerun with the same ``out_dir``; ``init_from`` (a .keras or
     .weights.h5 of the same architecture) warm-starts a new run from earlier weights.
@@ -329,8 +313,7 @@ def train_segmenter(
     train_items = _subset(train_items, limit, seed)
     val_items = _subset(segmentation_items(data_root, "val"), limit, seed)
     train_data = _SegmentationBatches(load_images(train_items, input_size), load_masks(train_items, input_size),
-                                      batch_size, seed, load_images(free_items, input_size), tumor_free_share,
-                                      tumor_free_sampling(free_items) if free_items else None)
+                                      batch_size, seed, load_images(free_items, input_size), tumor_free_share)
     val_data = (scale_pixels(load_images(val_items, input_size)),
                 load_masks(val_items, input_size)[..., None].astype(np.float32))
     model = build_segmenter(input_size, base_filters, depth, encoder, backbone_weights)
