@@ -26,6 +26,7 @@ CPU=cortex-a72
 MODEL_DIR=$REPO/models  # what the wheel carries; the host predicts with these files
 DATA=${TUMORSCOPE_DATA:-}
 PYTHON=${PYTHON:-python3}
+PYTHON=$(realpath -s "$(command -v "$PYTHON" || echo "$PYTHON")")  # absolute (the script changes directory), venv links kept
 FRESH=0
 
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
