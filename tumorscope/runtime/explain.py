@@ -20,8 +20,7 @@ import numpy as np
 
 from tumorscope import DISCLAIMER
 
-__all__ = ["Explanation", "explanation_from_map", "render_explanation", "occlusion_heat", "HEAT_ALPHA",
-           "OCCLUSION_WINDOW", "OCCLUSION_STRIDE"]
+__all__ = ["Explanation", "explanation_from_map", "render_explanation", "HEAT_ALPHA"]
 
 HEAT_ALPHA = 0.45
 """Weight of the heat-map colour over the image."""
@@ -127,38 +126,3 @@ def _wrap(text: str, scale: float, width: int) -> list[str]:
         else:
             lines.append(word)
     return lines
-
-
-OCCLUSION_WINDOW = 0.25
-"""Side of the occluding square, as a fraction of the model input side (32 px at 128)."""
-OCCLUSION_STRIDE = 0.125
-"""Step between occluding squares, as a fraction of the model input side (16 px at 128: 7x7 positions)."""
-
-
-def occlusion_heat(model_input: np.ndarray, run, class_index: int, window: float = OCCLUSION_WINDOW,
-                   stride: float = OCCLUSION_STRIDE) -> np.ndarray:
-    """Occlusion sensitivity (Zeiler and Fergus, ECCV 2014) at the model's input resolution.
-
-    Each square of side ``window`` (stepping by ``stride``) is set to 0 (black, the MRI background) in turn;
-    a pixel's heat is the mean drop of the class probability over the squares covering it (negative: 0).
-
-    Args:
-        model_input: ``(h, w, 3)`` float32, the preprocessed input.
-        run: ``(N, h, w, 3)`` float32 -> ``(N, classes)`` probabilities (one batch for all squares).
-        class_index: the class whose evidence is mapped.
-
-    Returns:
-        ``(h, w)`` float32, >= 0.
-    """
-    h, w = model_input.shape[:2]
-    side, step = max(1, round(min(h, w) * window)), max(1, round(min(h, w) * stride))
-    corners = [(y, x) for y in range(0, h - side + 1, step) for x in range(0, w - side + 1, step)]
-    batch = np.repeat(model_input[None], len(corners) + 1, axis=0)
-    for k, (y, x) in enumerate(corners, start=1):
-        batch[k, y : y + side, x : x + side] = 0.0
-    probabilities = np.asarray(run(batch), np.float32)[:, class_index]
-    heat, count = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
-    for k, (y, x) in enumerate(corners, start=1):
-        heat[y : y + side, x : x + side] += probabilities[0] - probabilities[k]
-        count[y : y + side, x : x + side] += 1
-    return np.maximum(heat / np.maximum(count, 1), 0.0)
