@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -106,3 +107,26 @@ def test_a_failing_load_closes_the_given_first_pipeline(tmp_path):
         PipelineRunner.from_model_dir(tmp_path, "onnx", workers=2, threads=1, first=first)
     with pytest.raises(RuntimeError, match="closed"):
         first.classifier.classify(np.zeros((32, 32, 3), np.uint8))
+
+
+def test_a_litert_pipeline_shared_by_threads_enters_its_models_one_at_a_time(tmp_path):
+    paths = _slices(tmp_path, 9)
+    with Pipeline.from_model_dir(MODELS, "tflite", BackendOptions(threads=1)) as pipe:
+        assert pipe.serial_models
+        expected = [pipe.analyze_path(p) for p in paths]
+        inside, most = [0], [0]
+        classify = pipe.classifier.classify
+
+        def counted(image):  # how many threads are inside the (not thread-safe) interpreter at once
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            try:
+                return classify(image)
+            finally:
+                inside[0] -= 1
+
+        pipe.classifier.classify = counted
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(pipe.analyze_path, paths * 3))
+    assert most[0] == 1, "a LiteRT interpreter is never entered by two threads at once"
+    assert all(_same(a, b) for a, b in zip(got, expected * 3, strict=True))

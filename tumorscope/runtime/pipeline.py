@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,15 @@ from tumorscope.runtime.preprocess import decode_image, load_image, printable_na
 from tumorscope.runtime.results import Analysis
 from tumorscope.runtime.segmenter import Segmenter
 
-__all__ = ["BACKENDS", "MODELS_ENV", "Pipeline", "model_files", "resolve_model_dir"]
+__all__ = ["BACKENDS", "MODELS_ENV", "Pipeline", "SERIAL_BACKENDS", "model_files", "resolve_model_dir"]
 
 BACKENDS = tuple(BACKEND_SUFFIXES.values())
 """Backend names: ``onnx`` and ``tflite``."""
 
 _EXPECTED_ERRORS = (ValueError, TypeError, RuntimeError)
+SERIAL_BACKENDS = frozenset({"tflite"})
+"""Backends whose models must run one call at a time: a LiteRT interpreter owns its input and output tensors
+(ONNX Runtime sessions are thread-safe and run concurrent calls in parallel)."""
 
 
 def _ms(start: float) -> float:
@@ -33,7 +38,11 @@ def _ms(start: float) -> float:
 
 
 class Pipeline:
-    """Classifier + segmenter of one backend.
+    """Classifier + segmenter of one backend; safe to call from several threads.
+
+    Decoding and post-processing always run in the calling thread; on a backend in ``SERIAL_BACKENDS`` the
+    two model calls are serialized by a lock (``serial_models``), so one thread's decoding overlaps another's
+    inference.
 
     Example:
         >>> with Pipeline.from_model_dir("models", backend="tflite") as pipe:
@@ -48,6 +57,9 @@ class Pipeline:
         """When True, an input the input check calls out of distribution becomes an error (``--reject-ood``)."""
         self.options = options or BackendOptions()
         self.backend = classifier.backend_name
+        self.serial_models = self.backend in SERIAL_BACKENDS
+        """True when the models run one call at a time (under ``_model_lock``)."""
+        self._model_lock = threading.Lock() if self.serial_models else contextlib.nullcontext()
 
     @classmethod
     def from_model_dir(
@@ -100,12 +112,13 @@ class Pipeline:
         start = time.perf_counter() if start is None else start
         try:
             image = as_rgb(image)
-            step = time.perf_counter()
-            classification = self.classifier.classify(image)
-            timings["classify"] = _ms(step)
-            step = time.perf_counter()
-            segmentation = self.segmenter.segment(image)
-            timings["segment"] = _ms(step)
+            with self._model_lock:
+                step = time.perf_counter()
+                classification = self.classifier.classify(image)
+                timings["classify"] = _ms(step)
+                step = time.perf_counter()
+                segmentation = self.segmenter.segment(image)
+                timings["segment"] = _ms(step)
             check = classification.input_check
             if self.reject_ood and check is not None and check.out_of_distribution:
                 raise OutOfDistributionError(check)
@@ -155,9 +168,10 @@ class Pipeline:
         }
 
     def close(self) -> None:
-        """Release both models."""
-        self.classifier.close()
-        self.segmenter.close()
+        """Release both models (after a model call in progress on another thread, on a serial backend)."""
+        with self._model_lock:
+            self.classifier.close()
+            self.segmenter.close()
 
     def __enter__(self) -> Pipeline:
         return self

@@ -45,9 +45,9 @@ class AnalyzerBusy(RuntimeError):
 class Analyzer:
     """Wraps a ``Pipeline`` for a multi-threaded server.
 
-    ONNX Runtime sessions are thread-safe and run requests in parallel; a LiteRT interpreter is not
-    (it owns its input/output tensors), so ``tflite`` calls are serialized by a lock. One warm-up
-    analysis at start keeps backend initialization out of the first request's time.
+    The pipeline is thread-safe: ONNX Runtime runs requests' models in parallel, LiteRT one at a time
+    (``Pipeline.serial_models``) while other requests decode and render. One warm-up analysis at start keeps
+    backend initialization out of the first request's time.
 
     At most ``max_concurrent`` requests decode, analyse and render at once (``slot()``), so N parallel
     uploads cannot multiply peak memory by N; the others wait for a slot.
@@ -63,7 +63,6 @@ class Analyzer:
         self._slots = threading.BoundedSemaphore(self.max_concurrent)
         self._pipeline = Pipeline.from_model_dir(self.model_dir, backend=backend,
                                                  options=BackendOptions(threads=threads))
-        self._guard = threading.Lock() if backend == "tflite" else contextlib.nullcontext()
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -88,8 +87,7 @@ class Analyzer:
 
     def analyze(self, data: bytes, name: str) -> Analysis:
         """Classify and segment one encoded image; decode and model errors come back in ``Analysis.error``."""
-        with self._guard:
-            return self._pipeline.analyze_bytes(data, name)
+        return self._pipeline.analyze_bytes(data, name)
 
     def describe(self) -> dict[str, Any]:
         """Loaded models and backend, for ``/healthz``: file names only, never the server's paths."""
@@ -97,5 +95,4 @@ class Analyzer:
 
     def close(self) -> None:
         """Release both models."""
-        with self._guard:
-            self._pipeline.close()
+        self._pipeline.close()
