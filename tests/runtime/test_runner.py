@@ -117,11 +117,11 @@ def test_a_litert_pipeline_shared_by_threads_enters_its_models_one_at_a_time(tmp
         inside, most = [0], [0]
         classify = pipe.classifier.classify
 
-        def counted(image):  # how many threads are inside the (not thread-safe) interpreter at once
+        def counted(image, *args):  # how many threads are inside the (not thread-safe) interpreter at once
             inside[0] += 1
             most[0] = max(most[0], inside[0])
             try:
-                return classify(image)
+                return classify(image, *args)
             finally:
                 inside[0] -= 1
 

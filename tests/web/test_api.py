@@ -159,7 +159,7 @@ def test_model_failure_after_decoding_is_500_not_blamed_on_the_upload(app, clien
     analyzer = app.extensions["tumorscope"]
     pipeline = analyzer._pipeline
 
-    def broken_classify(image):
+    def broken_classify(image, *args):
         raise RuntimeError("/srv/models/classifier.int8.onnx: inference failed (bad kernel)")
 
     monkeypatch.setattr(pipeline.classifier, "classify", broken_classify)

@@ -98,22 +98,25 @@ class TaskModel:
             backend.close()
             raise
 
-    def _infer(self, images: list[np.ndarray]) -> np.ndarray:
-        """Preprocess RGB images, run one stacked batch, return the float32 model output ``(N, ...)``."""
-        if self._backend is None:
-            raise ModelError(f"{self.path}: model is closed")
-        batch = np.stack([preprocess(as_rgb(i), self.spec.input_size, self.spec.scale) for i in images])
-        try:
-            return np.asarray(self._backend.run(batch), dtype=np.float32)
-        except Exception as exc:  # backends raise their own exception types
-            raise ModelError(f"{self.path}: inference failed ({one_line(exc)})") from exc
+    def prepare(self, images: list[np.ndarray]) -> np.ndarray:
+        """The model input for ``images``: each resized and scaled by ``preprocess``, stacked ``(N, H, W, 3)``.
 
-    def _infer_outputs(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
+        Models with the same ``spec.input_size`` and ``spec.scale`` take the same batch (``Pipeline`` prepares
+        it once for both).
+        """
+        return np.stack([preprocess(as_rgb(i), self.spec.input_size, self.spec.scale) for i in images])
+
+    def _infer(self, images: list[np.ndarray], batch: np.ndarray | None = None) -> np.ndarray:
+        """Run one batch (``prepare(images)`` unless given), return the float32 model output ``(N, ...)``."""
+        return self._infer_outputs(images, batch, main_only=True)[self.spec.output_name]
+
+    def _infer_outputs(self, images: list[np.ndarray], batch: np.ndarray | None = None,
+                       main_only: bool = False) -> dict[str, np.ndarray]:
         """Like ``_infer``, but every graph output by name, the main one (``spec.output_name``) first."""
         if self._backend is None:
             raise ModelError(f"{self.path}: model is closed")
-        batch = np.stack([preprocess(as_rgb(i), self.spec.input_size, self.spec.scale) for i in images])
-        run_outputs = getattr(self._backend, "run_outputs", None)
+        batch = self.prepare(images) if batch is None else batch
+        run_outputs = None if main_only else getattr(self._backend, "run_outputs", None)
         try:
             if run_outputs is None:
                 return {self.spec.output_name: np.asarray(self._backend.run(batch), dtype=np.float32)}

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tumorscope.runtime.base import TaskModel, as_rgb
+from tumorscope.runtime.base import TaskModel
 from tumorscope.runtime.inputcheck import UNAVAILABLE, InputCheckModel, image_statistics
-from tumorscope.runtime.preprocess import preprocess
 from tumorscope.runtime.results import Classification
 
 __all__ = ["Classifier"]
@@ -29,23 +28,25 @@ class Classifier(TaskModel):
         )
         """The fitted input check, or None for artifacts exported without one (results say ``unavailable``)."""
 
-    def classify(self, image: np.ndarray) -> Classification:
-        """Classify one ``(H, W, 3)`` (or ``(H, W)``) uint8 image of any size."""
-        return self.classify_batch([image])[0]
+    def classify(self, image: np.ndarray, batch: np.ndarray | None = None) -> Classification:
+        """Classify one ``(H, W, 3)`` (or ``(H, W)``) uint8 image of any size (``batch``: its ``prepare``)."""
+        return self.classify_batch([image], batch)[0]
 
-    def classify_batch(self, images: list[np.ndarray]) -> list[Classification]:
-        """Classify images of any sizes in one model call; returns one result per image, in order."""
+    def classify_batch(self, images: list[np.ndarray], batch: np.ndarray | None = None) -> list[Classification]:
+        """Classify images of any sizes in one model call; returns one result per image, in order.
+
+        Args:
+            batch: ``prepare(images)``, when the caller has it already.
+        """
         if not images:
             return []
-        outputs = self._infer_outputs(list(images))
+        batch = self.prepare(images) if batch is None else batch
+        outputs = self._infer_outputs(list(images), batch)
         probabilities = next(iter(outputs.values()))
         features, maps = outputs.get(self.spec.features_name), outputs.get(self.spec.cam_name)
         checks = [UNAVAILABLE] * len(probabilities)
         if self.input_check is not None and features is not None:
-            stats = None
-            if self.input_check.image is not None:
-                size, scale = self.spec.input_size, self.spec.scale
-                stats = image_statistics(np.stack([preprocess(as_rgb(i), size, scale) for i in images]))
+            stats = image_statistics(batch) if self.input_check.image is not None else None
             checks = self.input_check.check(features, stats)
         labels = self.spec.labels
         results = []

@@ -21,6 +21,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 __all__ = [
@@ -202,19 +203,21 @@ def image_statistics(batch: np.ndarray) -> np.ndarray:
         16-bin histogram entropy.
     """
     x = np.asarray(batch, np.float32)
-    gray = x.mean(axis=3)
+    red, green, blue = x[..., 0], x[..., 1], x[..., 2]  # per-channel views: numpy reduces a length-3 axis slowly
+    gray = (red + green + blue) / np.float32(3.0)
     n, h, w = gray.shape
     b = max(1, min(h, w) // 16)
     border = np.concatenate([gray[:, :b].reshape(n, -1), gray[:, -b:].reshape(n, -1),
                              gray[:, :, :b].reshape(n, -1), gray[:, :, -b:].reshape(n, -1)], axis=1).mean(axis=1)
     center = gray[:, h // 4 : h - h // 4, w // 4 : w - w // 4].mean(axis=(1, 2))
     gy, gx = np.abs(np.diff(gray, axis=1)).mean(axis=(1, 2)), np.abs(np.diff(gray, axis=2)).mean(axis=(1, 2))
-    padded = np.pad(gray, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    blurred = sum(padded[:, i : i + h, j : j + w] for i in range(3) for j in range(3)) / 9.0
-    hist = np.stack([np.histogram(g, bins=16, range=(0.0, 1.0))[0] for g in gray]).astype(np.float64) / (h * w)
+    blurred = np.stack([cv2.blur(g, (3, 3), borderType=cv2.BORDER_REPLICATE) for g in gray])
+    bins = np.clip((gray * 16).astype(np.int64), 0, 15).reshape(n, -1) + 16 * np.arange(n)[:, None]
+    hist = np.bincount(bins.ravel(), minlength=16 * n).reshape(n, 16).astype(np.float64) / (h * w)
     entropy = -(hist * np.log(np.where(hist > 0, hist, 1.0))).sum(axis=1)
+    spread = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
     stats = np.stack([
-        (x.max(axis=3) - x.min(axis=3)).mean(axis=(1, 2)), gray.mean(axis=(1, 2)), gray.std(axis=(1, 2)),
+        spread.mean(axis=(1, 2)), gray.mean(axis=(1, 2)), gray.std(axis=(1, 2)),
         (gray < 0.05).mean(axis=(1, 2)), (gray > 0.9).mean(axis=(1, 2)), border, center - border, gx + gy,
         np.abs(gray - blurred).mean(axis=(1, 2)), entropy,
     ], axis=1).astype(np.float64)

@@ -57,6 +57,9 @@ class Pipeline:
         """When True, an input the input check calls out of distribution becomes an error (``--reject-ood``)."""
         self.options = options or BackendOptions()
         self.backend = classifier.backend_name
+        self._same_input = (classifier.spec.input_size, classifier.spec.scale) == (
+            segmenter.spec.input_size, segmenter.spec.scale)
+        """Both models take the same prepared batch (resized and scaled once per image)."""
         self.serial_models = self.backend in SERIAL_BACKENDS
         """True when the models run one call at a time (under ``_model_lock``)."""
         self._model_lock = threading.Lock() if self.serial_models else contextlib.nullcontext()
@@ -112,12 +115,15 @@ class Pipeline:
         start = time.perf_counter() if start is None else start
         try:
             image = as_rgb(image)
+            step = time.perf_counter()
+            batch = self.classifier.prepare([image])
+            timings["preprocess"] = _ms(step)
             with self._model_lock:
                 step = time.perf_counter()
-                classification = self.classifier.classify(image)
+                classification = self.classifier.classify(image, batch)
                 timings["classify"] = _ms(step)
                 step = time.perf_counter()
-                segmentation = self.segmenter.segment(image)
+                segmentation = self.segmenter.segment(image, batch if self._same_input else None)
                 timings["segment"] = _ms(step)
             check = classification.input_check
             if self.reject_ood and check is not None and check.out_of_distribution:

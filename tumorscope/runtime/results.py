@@ -88,7 +88,7 @@ class Analysis:
     Attributes:
         name: how the input was named (its path for files).
         classification, segmentation: the results; None when ``error`` is set.
-        timings_ms: stage -> milliseconds (``decode``, ``classify``, ``segment``, ``total``).
+        timings_ms: stage -> milliseconds (``decode``, ``preprocess``, ``classify``, ``segment``, ``total``).
         error: one line saying what went wrong and how to fix it, with its ``kind`` (``decode``, ``input``
             or ``model``; a plain string given here becomes an ``input`` error); None on success.
         image_size: ``(height, width)`` of the decoded input; None when it could not be decoded.

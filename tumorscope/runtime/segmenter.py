@@ -23,16 +23,20 @@ class Segmenter(TaskModel):
 
     task = "segmenter"
 
-    def segment(self, image: np.ndarray) -> Segmentation:
-        """Segment one ``(H, W, 3)`` (or ``(H, W)``) uint8 image of any size."""
-        return self.segment_batch([image])[0]
+    def segment(self, image: np.ndarray, batch: np.ndarray | None = None) -> Segmentation:
+        """Segment one ``(H, W, 3)`` (or ``(H, W)``) uint8 image of any size (``batch``: its ``prepare``)."""
+        return self.segment_batch([image], batch)[0]
 
-    def segment_batch(self, images: list[np.ndarray]) -> list[Segmentation]:
-        """Segment images of any sizes in one model call; returns one result per image, in order."""
+    def segment_batch(self, images: list[np.ndarray], batch: np.ndarray | None = None) -> list[Segmentation]:
+        """Segment images of any sizes in one model call; returns one result per image, in order.
+
+        Args:
+            batch: ``prepare(images)``, when the caller has it already.
+        """
         if not images:
             return []
         images = [as_rgb(i) for i in images]
-        maps = probability_map(self._infer(images))
+        maps = probability_map(self._infer(images, batch))
         return [self._measure(image, probability) for image, probability in zip(images, maps, strict=True)]
 
     def _measure(self, image: np.ndarray, probability: np.ndarray) -> Segmentation:
