@@ -106,7 +106,8 @@ def test_spec_round_trips_through_sidecar_and_onnx_metadata(tiny_exports, task):
         spec = load_spec(path)
         assert spec.format == name and spec.source_sha256 == sha
         assert {"tensorflow", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert"} <= set(spec.versions)
-        trust = {k: getattr(source, k) for k in ("features_name", "cam_name", "input_check", "confident_area_pct")}
+        trust = {k: getattr(source, k) for k in (
+            "features_name", "cam_name", "cam_weights", "input_check", "confident_area_pct")}
         assert spec.replace(**trust) == source.replace(format=name, source_sha256=sha, versions=spec.versions)
         if get_format(name).backend == "onnx":
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

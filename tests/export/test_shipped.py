@@ -25,5 +25,6 @@ def test_deployable_matches_its_keras_source(task, name):
     spec, source = load_spec(path), load_spec(keras_path)
     stale = f"{path.name} was exported from another {keras_path.name}: run `{hint}`"
     assert spec.source_sha256 == file_sha256(keras_path), stale
-    fitted = {k: getattr(spec, k) for k in ("features_name", "cam_name", "input_check", "confident_area_pct")}
+    fitted = {k: getattr(spec, k) for k in (
+        "features_name", "cam_name", "cam_weights", "input_check", "confident_area_pct")}
     assert spec == source.replace(format=name, source_sha256=spec.source_sha256, versions=spec.versions, **fitted)

@@ -76,3 +76,46 @@ def normalized_free_export(tiny_classifier_keras, tmp_path_factory):
     assert result.passed, result.error
     assert load_spec(result.path).features_name == ""
     return result.path
+
+
+def _dense_head_classifier(hidden_layers: int = 1):
+    """A tiny CNN with VGG16's head shape: conv maps -> 2x2 max-pool -> flatten -> ReLU Dense -> dropout -> softmax."""
+    keras = pytest.importorskip("keras")
+    from keras import layers
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((*SIZE, 3), name="image")
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(12, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    for _ in range(hidden_layers):
+        x = layers.Dense(16, activation="relu")(x)
+    x = layers.Dropout(0.2)(x)
+    return keras.Model(inputs, layers.Dense(4, activation="softmax")(x))
+
+
+def test_exported_class_maps_are_each_images_grad_cam():
+    from tumorscope.export.trust import grad_cam_maps, trust_model
+    from tumorscope.runtime.explain import class_maps_from_outputs
+
+    model = _dense_head_classifier()
+    images = synthetic_images(6, SIZE, seed=5)
+    rebuilt, cam_weights = trust_model(model, images)
+    assert cam_weights["gated"] is True
+    fresh = synthetic_images(5, SIZE, seed=9)  # not the probes trust_model checked itself on
+    _, features, maps = rebuilt.predict(fresh, verbose=0)
+    got = class_maps_from_outputs(maps, features, cam_weights)
+    want = grad_cam_maps(model, fresh)
+    assert got.shape == want.shape == (5, SIZE[0] // 2, SIZE[1] // 2, 4)
+    assert np.allclose(got, want, atol=1e-5 * np.abs(want).max())
+    per_image = want.reshape(5, -1, 4)
+    assert np.ptp(per_image.mean(axis=1), axis=0).max() > 0, "maps differ per image, not one averaged weighting"
+
+
+def test_class_map_export_refuses_a_head_it_cannot_project():
+    from tumorscope.export.trust import trust_model
+
+    with pytest.raises(ValueError, match="at most one hidden Dense"):
+        trust_model(_dense_head_classifier(hidden_layers=2), synthetic_images(4, SIZE, seed=5))

@@ -25,7 +25,7 @@ from tumorscope.assess.items import iter_batches
 from tumorscope.assess.models import open_model
 from tumorscope.runtime.backends import BackendOptions, InferenceBackend
 from tumorscope.runtime.errors import one_line
-from tumorscope.runtime.inputcheck import InputCheckModel
+from tumorscope.runtime.inputcheck import STATUS_OK, InputCheckModel, image_statistics
 from tumorscope.runtime.postprocess import probability_map
 
 __all__ = ["CLIP_FRACTION", "run_worker", "latency_stats", "peak_rss_mb", "main"]
@@ -104,7 +104,8 @@ def _predict(model: InferenceBackend, paths: list[str], batch: int,
              features: list | None = None) -> tuple[np.ndarray, list[int], list[dict]]:
     """Outputs of every readable image, streamed in chunks of ``batch`` so the split never sits in memory.
 
-    ``features``: when a list and the model has a features output (input check), its rows are appended to it.
+    ``features``: when a list and the model has a features output (input check), ``(features, image statistics)``
+    of every chunk are appended to it.
     """
     outputs, kept, errors = [], [], []
     run_outputs = getattr(model, "run_outputs", None) if model.spec.features_name and features is not None else None
@@ -112,7 +113,7 @@ def _predict(model: InferenceBackend, paths: list[str], batch: int,
         errors += chunk.errors
         if chunk.indices and run_outputs is not None:
             named = run_outputs(chunk.inputs)
-            features.append(named[model.spec.features_name])
+            features.append((named[model.spec.features_name], image_statistics(chunk.inputs)))
             output = np.asarray(named[model.spec.output_name], dtype=np.float32)
         elif chunk.indices:
             output = np.asarray(model.run(chunk.inputs), dtype=np.float32)
@@ -124,9 +125,10 @@ def _predict(model: InferenceBackend, paths: list[str], batch: int,
     return np.concatenate(outputs), kept, errors
 
 
-def _input_check_stats(model: InferenceBackend, images: np.ndarray, features: list[np.ndarray], runs: int,
-                       latency_ms: float) -> dict:
-    """The input check's batch-1 cost (p50 ms, share of the model's p50) and the share of the split it accepts.
+def _input_check_stats(model: InferenceBackend, images: np.ndarray, features: list[tuple[np.ndarray, np.ndarray]],
+                       runs: int, latency_ms: float) -> dict:
+    """The input check's batch-1 cost (p50 ms of its image statistics and scoring, share of the model's p50) and
+    the share of the split it accepts.
 
     Empty for models without a fitted input check (segmenters, older exports).
     """
@@ -138,10 +140,11 @@ def _input_check_stats(model: InferenceBackend, images: np.ndarray, features: li
     timings = []
     for _ in range(runs):
         start = time.perf_counter()
-        check.check(one)
+        check.check(one, image_statistics(images[:1]) if check.image is not None else None)
         timings.append(time.perf_counter() - start)
     cost = latency_stats(timings)["latency_ms_p50"]
-    accepted = float(np.mean(check.scores(np.concatenate(features)) <= check.threshold))
+    results = check.check(np.concatenate([f for f, _ in features]), np.concatenate([s for _, s in features]))
+    accepted = float(np.mean([r.status == STATUS_OK for r in results]))
     return {"input_check_ms_p50": cost, "input_check_share": cost / latency_ms, "input_check_accepted": accepted}
 
 

@@ -43,8 +43,8 @@ from tumorscope.runtime.spec import ModelSpec, load_spec, save_spec, spec_path_f
 __all__ = ["ExportResult", "export_model", "raise_on_failure", "results_table", "run_batched"]
 
 BATCH = 16
-CAM_IMAGES = 256
-"""About this many TRAINING images (evenly spaced) average the Grad-CAM weights (Keras forward + gradients)."""
+CAM_IMAGES = 8
+"""TRAINING images (evenly spaced) on which the exported class maps are checked against TensorFlow's Grad-CAM."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,8 @@ class _Job:
 
     def spec_for(self, fmt: ExportFormat) -> ModelSpec:
         """The source spec plus this artifact's format, source hash and tool versions (and trust outputs)."""
-        source = self.source if self.trust is None or self.trust.model is None else trust_spec(self.source)
+        trust = self.trust
+        source = self.source if trust is None or trust.model is None else trust_spec(self.source, trust.cam_weights)
         return source.replace(format=fmt.name, source_sha256=self.sha256,
                                    versions={**self.source.versions, **self.versions})
 
@@ -133,6 +134,7 @@ class TrustJob:
     model: object | None
     images: TrustImages
     predicted: np.ndarray | None
+    cam_weights: dict | None = None
 
 
 def _trust_job(original: KerasBackend, source: ModelSpec, root: Path | None, calibration: np.ndarray | None,
@@ -153,8 +155,8 @@ def _trust_job(original: KerasBackend, source: ModelSpec, root: Path | None, cal
         train = calibration if calibration is not None else validation
         images = TrustImages(train, None, validation)
     predicted = None if images.train_labels is not None else np.argmax(run_batched(original, images.train), axis=1)
-    return TrustJob(trust_model(original.model, images.train[:: max(1, len(images.train) // CAM_IMAGES)]),
-                    images, predicted)
+    model, cam_weights = trust_model(original.model, images.train[:: max(1, len(images.train) // CAM_IMAGES)])
+    return TrustJob(model, images, predicted, cam_weights)
 
 
 def _fit_input_check(job: _Job, fmt: ExportFormat, staged: Path) -> None:

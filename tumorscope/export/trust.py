@@ -2,10 +2,11 @@
 
 ``trust_model`` rebuilds a classifier whose layers form one chain (VGG16 base + dense head, or the
 tiny test CNN) with two extra outputs: the penultimate features (the input of the final softmax
-layer) for the input check, and class activation maps, the last convolution's maps projected onto
-per-class Grad-CAM weights averaged over TRAINING images (``runtime.explain``). The probabilities
-are unchanged (checked). ``fit_artifact_input_check`` runs an exported artifact through the runtime
-backend on training and val images and fits ``runtime.inputcheck`` on its own (int8) features.
+layer) for the input check, and the last convolution's maps projected onto the features' gradient
+directions (``feature_projection``), from which the runtime computes each image's exact Grad-CAM map
+(``runtime.explain``). The probabilities are unchanged and the maps equal TensorFlow's Grad-CAM (checked).
+``fit_artifact_input_check`` runs an exported artifact through the runtime backend on training and val
+images and fits ``runtime.inputcheck`` on its own (int8) features.
 
 TensorFlow is imported inside the functions (``pip install tumorscope[export]``).
 """
@@ -19,10 +20,12 @@ from typing import Any
 import numpy as np
 
 from tumorscope.export.deps import require
-from tumorscope.runtime.inputcheck import fit_input_check, image_statistics
+from tumorscope.runtime.explain import class_maps_from_outputs
+from tumorscope.runtime.inputcheck import encode_array, fit_input_check, image_statistics
 from tumorscope.runtime.spec import ModelSpec
 
 __all__ = ["FEATURES_NAME", "CAM_NAME", "TrustImages", "trust_model", "trust_spec", "fit_artifact_input_check",
+           "feature_projection", "grad_cam_maps",
            "trust_images_from_data", "DEFAULT_TRUST_COUNT",
            "tumor_free_val_images", "fit_confident_area"]
 
@@ -99,41 +102,6 @@ def _chain(model: Any) -> list[Any]:
     return layers
 
 
-def _logits(head: list[Any], maps: Any) -> Any:
-    """Run ``head`` (the layers after the last conv) on ``maps``; the final Dense without its softmax."""
-    from keras import ops
-
-    x = maps
-    for layer in head[:-1]:
-        x = layer(x, training=False)
-    last = head[-1]
-    return ops.matmul(x, last.kernel) + last.bias
-
-
-def grad_cam_weights(model: Any, images: np.ndarray, batch: int = 32) -> np.ndarray:
-    """Grad-CAM channel weights of every class averaged over ``images``: ``(C, K)`` float32.
-
-    For each image and class k: the spatial mean of d logit_k / d A over the last conv maps A.
-    """
-    tf = require("tensorflow")
-    chain = _chain(model)
-    last_conv = _last_conv_index(chain)
-    total = None
-    for start in range(0, len(images), batch):
-        x = tf.convert_to_tensor(images[start : start + batch])
-        for layer in chain[: last_conv + 1]:
-            x = layer(x, training=False)
-        per_class = []
-        for k in range(int(chain[-1].units)):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                score = tf.reduce_sum(_logits(chain[last_conv + 1 :], x)[:, k])
-            per_class.append(tf.reduce_sum(tf.reduce_mean(tape.gradient(score, x), axis=(1, 2)), axis=0).numpy())
-        summed = np.stack(per_class, axis=1)
-        total = summed if total is None else total + summed
-    return (total / len(images)).astype(np.float32)
-
-
 def _last_conv_index(chain: list[Any]) -> int:
     keras = require("keras")
     convs = [i for i, layer in enumerate(chain) if isinstance(layer, keras.layers.Conv2D)]
@@ -143,20 +111,82 @@ def _last_conv_index(chain: list[Any]) -> int:
     return convs[-1]
 
 
-def trust_model(model: Any, images: np.ndarray) -> Any:
-    """``model`` with outputs ``[probabilities, features, class_maps]``; same layers and weights.
+def _feature_part(chain: list[Any], last_conv: int) -> tuple[list[Any], Any | None]:
+    """The layers from the last conv's output to the features (the final Dense's input), and the hidden Dense
+    among them whose ReLU gates the features (None when the features are linear in the maps, e.g. pooling)."""
+    keras = require("keras")
+    part = chain[last_conv + 1 : -1]
+    dense = [layer for layer in part if isinstance(layer, keras.layers.Dense)]
+    if len(dense) > 1 or any(isinstance(layer, keras.layers.Conv2D) for layer in part):
+        raise ValueError("the class-map export needs at most one hidden Dense between the last conv and the output")
+    if dense and getattr(dense[0].activation, "__name__", "") != "relu":
+        raise ValueError("the class-map export needs the hidden Dense to use ReLU")
+    return part, dense[0] if dense else None
+
+
+def _pre_features(part: list[Any], hidden: Any | None, maps: Any) -> Any:
+    """The features before the hidden Dense's ReLU (the features themselves without a hidden Dense)."""
+    from keras import ops
+
+    x = maps
+    for layer in part:
+        if layer is hidden:
+            return ops.matmul(x, layer.kernel) + layer.bias
+        x = layer(x, training=False)
+    return x
+
+
+def feature_projection(model: Any, probes: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Spatially averaged gradients of every pre-activation feature with respect to the last conv maps.
+
+    Returns ``(P, gated)``: ``P`` ``(K, U)`` float32 (K map channels, U features) and whether a ReLU gates the
+    features. With a head of pooling/flatten/dropout layers and at most one ReLU Dense, ``P`` is the same for
+    every image (checked on ``probes``), so each image's Grad-CAM weights of class c are
+    ``alpha_c = P @ (gate * W[:, c])`` (W: the final Dense's kernel, gate: features > 0) and its class map is
+    ``(A @ P) @ (gate * W[:, c])``: the graph outputs ``A @ P``, the runtime applies the gate and W.
+
+    Raises:
+        ValueError: a head this does not hold for.
+    """
+    tf = require("tensorflow")
+    chain = _chain(model)
+    last_conv = _last_conv_index(chain)
+    part, hidden = _feature_part(chain, last_conv)
+    projections = []
+    for image in probes[:2]:
+        x = tf.convert_to_tensor(image[None])
+        for layer in chain[: last_conv + 1]:
+            x = layer(x, training=False)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            pre = _pre_features(part, hidden, x)
+        jacobian = tape.jacobian(pre, x)  # (1, U, 1, h, w, K)
+        projections.append(tf.reduce_mean(jacobian[0, :, 0], axis=(1, 2)).numpy().T)
+    if len(projections) == 2 and not np.allclose(projections[0], projections[1], rtol=1e-3,
+                                                 atol=1e-6 * float(np.abs(projections[0]).max())):
+        raise ValueError("the classifier's head routes gradients differently per image; "
+                         "the class-map export cannot project it")
+    return projections[0].astype(np.float32), hidden is not None
+
+
+def trust_model(model: Any, images: np.ndarray) -> tuple[Any, dict[str, Any]]:
+    """``model`` with outputs ``[probabilities, features, class_maps]`` and the spec's ``cam_weights`` entry.
+
+    ``class_maps`` is ``A @ P`` (``feature_projection``), one 1x1 convolution on the last conv maps ``A``; the
+    runtime turns it into each image's Grad-CAM map of any class with ``cam_weights`` (``runtime.explain``).
 
     Args:
         model: the Keras classifier (a chain of layers, possibly nested, ending in a softmax Dense).
-        images: ``(N, H, W, 3)`` float32 TRAINING inputs for the Grad-CAM weights.
+        images: ``(N, H, W, 3)`` float32 TRAINING inputs: probes for the checks.
 
     Raises:
-        ValueError: the model is not such a chain, or the rebuilt probabilities differ from the original's.
+        ValueError: the model is not such a chain, its rebuilt probabilities differ from the original's, or the
+            runtime's class maps differ from Grad-CAM computed by TensorFlow.
     """
     keras = require("keras")
     chain = _chain(model)
     last_conv = _last_conv_index(chain)
-    weights = grad_cam_weights(model, images)
+    projection, gated = feature_projection(model, images)
     inputs = keras.Input(shape=tuple(model.input_shape[1:]), name=model.inputs[0].name.split(":")[0])
     x, maps, features = inputs, None, None
     for i, layer in enumerate(chain):
@@ -165,21 +195,56 @@ def trust_model(model: Any, images: np.ndarray) -> Any:
         x = layer(x)
         if i == last_conv:
             maps = x
-    cam = keras.layers.Conv2D(weights.shape[1], 1, use_bias=False, name=CAM_NAME)
+    cam = keras.layers.Conv2D(projection.shape[1], 1, use_bias=False, name=CAM_NAME)
     class_maps = cam(maps)
-    cam.set_weights([weights[None, None]])
+    cam.set_weights([projection[None, None]])
     rebuilt = keras.Model(inputs, [x, features, class_maps], name=f"{model.name}_trust")
+    entry = {"weights": encode_array(np.asarray(chain[-1].kernel, np.float32)), "gated": gated}
     probe = images[: min(8, len(images))]
-    difference = float(np.max(np.abs(rebuilt.predict(probe, verbose=0)[0] - model.predict(probe, verbose=0))))
+    probabilities, probe_features, probe_maps = rebuilt.predict(probe, verbose=0)
+    difference = float(np.max(np.abs(probabilities - model.predict(probe, verbose=0))))
     if difference > 1e-4:
         raise ValueError(f"the rebuilt classifier differs from the original (max |dprob| {difference:.2g}); "
                          "it is not a single chain of layers")
-    return rebuilt
+    got = class_maps_from_outputs(probe_maps, probe_features, entry)
+    want = grad_cam_maps(model, probe)
+    error = float(np.max(np.abs(got - want))) / max(float(np.max(np.abs(want))), 1e-12)
+    if error > 1e-3:
+        raise ValueError(f"the exported class maps differ from Grad-CAM (relative error {error:.2g})")
+    return rebuilt, entry
 
 
-def trust_spec(spec: ModelSpec) -> ModelSpec:
-    """``spec`` naming the two extra outputs (the input-check parameters are added after the fit)."""
-    return spec.replace(features_name=FEATURES_NAME, cam_name=CAM_NAME, input_check={})
+def grad_cam_maps(model: Any, images: np.ndarray) -> np.ndarray:
+    """Grad-CAM maps (before ReLU) of every class, computed by TensorFlow: ``(N, h, w, C)`` float32.
+
+    For image n and class c: ``A_n @ alpha_nc``, ``alpha_nc`` the spatial mean of d logit_c / d A_n over the last
+    conv maps A (Selvaraju et al., "Grad-CAM", ICCV 2017). The reference the exported maps are checked against.
+    """
+    from keras import ops
+
+    tf = require("tensorflow")
+    chain = _chain(model)
+    last_conv = _last_conv_index(chain)
+    x = tf.convert_to_tensor(images)
+    for layer in chain[: last_conv + 1]:
+        x = layer(x, training=False)
+    out = []
+    for c in range(int(chain[-1].units)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            h = x
+            for layer in chain[last_conv + 1 : -1]:
+                h = layer(h, training=False)
+            score = tf.reduce_sum(ops.matmul(h, chain[-1].kernel)[:, c])
+        alpha = tf.reduce_mean(tape.gradient(score, x), axis=(1, 2))  # (N, K)
+        out.append(tf.einsum("nhwk,nk->nhw", x, alpha).numpy())
+    return np.stack(out, axis=-1).astype(np.float32)
+
+
+def trust_spec(spec: ModelSpec, cam_weights: dict[str, Any]) -> ModelSpec:
+    """``spec`` naming the two extra outputs, with ``trust_model``'s ``cam_weights`` (the input-check parameters
+    are added after the fit)."""
+    return spec.replace(features_name=FEATURES_NAME, cam_name=CAM_NAME, cam_weights=cam_weights, input_check={})
 
 
 def fit_artifact_input_check(path: Path, spec: ModelSpec, images: TrustImages, predicted_labels: np.ndarray | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tumorscope.runtime.base import TaskModel
+from tumorscope.runtime.explain import class_maps_from_outputs
 from tumorscope.runtime.inputcheck import UNAVAILABLE, InputCheckModel, image_statistics
 from tumorscope.runtime.results import Classification
 
@@ -32,6 +33,13 @@ class Classifier(TaskModel):
         """Classify one ``(H, W, 3)`` (or ``(H, W)``) uint8 image of any size (``batch``: its ``prepare``)."""
         return self.classify_batch([image], batch)[0]
 
+    def class_maps(self, outputs: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Every class's Grad-CAM map ``(N, h, w, C)`` from ``_infer_outputs``; None without a class-map output."""
+        maps = outputs.get(self.spec.cam_name)
+        if maps is None:
+            return None
+        return class_maps_from_outputs(maps, outputs.get(self.spec.features_name), self.spec.cam_weights)
+
     def classify_batch(self, images: list[np.ndarray], batch: np.ndarray | None = None) -> list[Classification]:
         """Classify images of any sizes in one model call; returns one result per image, in order.
 
@@ -43,7 +51,7 @@ class Classifier(TaskModel):
         batch = self.prepare(images) if batch is None else batch
         outputs = self._infer_outputs(list(images), batch)
         probabilities = next(iter(outputs.values()))
-        features, maps = outputs.get(self.spec.features_name), outputs.get(self.spec.cam_name)
+        features, maps = outputs.get(self.spec.features_name), self.class_maps(outputs)
         checks = [UNAVAILABLE] * len(probabilities)
         if self.input_check is not None and features is not None:
             stats = image_statistics(batch) if self.input_check.image is not None else None

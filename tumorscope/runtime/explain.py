@@ -1,12 +1,13 @@
 """Where the classifier looked: class activation maps from the exported graph, drawn as a heat map.
 
-Newer classifier exports have a second output (``ModelSpec.cam_name``): the last convolutional
-feature maps ``A`` (``(h, w, C)``, 8x8 for VGG16 at 128x128) projected onto per-class Grad-CAM
-channel weights, ``M_c = A @ alpha_c`` (Selvaraju et al., "Grad-CAM", ICCV 2017). The weights
-``alpha_c`` are the Grad-CAM weights (spatially averaged gradients of the class logit with respect
-to ``A``) averaged over the export's TRAINING images, so the projection is a fixed 1x1 convolution
-that runs inside the int8 graph on both backends. Here ``relu(M_c)`` of the predicted class is
-upsampled to the original image size; its maximum is the explanation peak.
+Each image's Grad-CAM map (Selvaraju et al., "Grad-CAM", ICCV 2017): ``M_c = A @ alpha_c``, where ``A`` are
+the last convolutional feature maps (8x8x512 for VGG16 at 128x128) and ``alpha_c`` the spatial mean of
+d logit_c / d A. For a head of pooling, flatten and one ReLU Dense (VGG16's), ``alpha_c = P @ (g * W[:, c])``
+with a fixed projection ``P`` (export: ``export.trust.feature_projection``), the final Dense kernel ``W`` and
+the image's ReLU gate ``g = features > 0``. The int8 graph outputs ``B = A @ P`` (a 1x1 convolution, on both
+backends) and the features; ``class_maps_from_outputs`` forms ``M_c = B @ (g * W[:, c])`` in numpy. The export
+checks these maps against TensorFlow's Grad-CAM. Here ``relu(M_c)`` of the predicted class is upsampled to the
+original image size; its maximum is the explanation peak.
 
 numpy and OpenCV only.
 """
@@ -14,13 +15,15 @@ numpy and OpenCV only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
 
 from tumorscope import DISCLAIMER
+from tumorscope.runtime.inputcheck import decode_array
 
-__all__ = ["Explanation", "explanation_from_map", "render_explanation", "HEAT_ALPHA"]
+__all__ = ["Explanation", "class_maps_from_outputs", "explanation_from_map", "render_explanation", "HEAT_ALPHA"]
 
 HEAT_ALPHA = 0.45
 """Weight of the heat-map colour over the image."""
@@ -43,6 +46,23 @@ class Explanation:
     label: str
     heat: np.ndarray = field(repr=False)
     peak: tuple[int, int] | None
+
+
+def class_maps_from_outputs(maps: np.ndarray, features: np.ndarray | None, cam_weights: dict[str, Any]) -> np.ndarray:
+    """Every class's Grad-CAM map ``(N, h, w, C)`` from the graph's class-map and feature outputs.
+
+    Args:
+        maps: ``(N, h, w, U)`` the ``cam_name`` output; with empty ``cam_weights`` (older exports) already
+            ``(N, h, w, C)`` class maps, returned as they are.
+        features: ``(N, U)`` the ``features_name`` output (its ReLU gate).
+        cam_weights: the spec's ``cam_weights``.
+    """
+    if not cam_weights:
+        return maps
+    weights = decode_array(cam_weights["weights"]).astype(np.float32)  # (U, C)
+    gate = (features > 0).astype(np.float32) if cam_weights.get("gated") else np.ones((len(maps), len(weights)),
+                                                                                          np.float32)
+    return np.einsum("nhwu,nu,uc->nhwc", maps, gate, weights, optimize=True).astype(np.float32)
 
 
 def explanation_from_map(class_map: np.ndarray, label: str, image_size: tuple[int, int]) -> Explanation:

@@ -37,7 +37,12 @@ class ModelSpec:
         intended_use: the not-for-diagnosis notice.
         features_name: classifier graph output with the penultimate features ``(N, D)``, "" when the
             artifact has none (exported before the input check existed).
-        cam_name: classifier graph output with class activation maps ``(N, h, w, len(labels))``, "" when none.
+        cam_name: classifier graph output with class activation maps, "" when none: with ``cam_weights``, the
+            last conv maps projected onto the features ``(N, h, w, U)`` (each image's Grad-CAM maps follow,
+            ``runtime.explain.class_maps_from_outputs``); without (older exports), ``(N, h, w, len(labels))``
+            maps of dataset-averaged Grad-CAM weights.
+        cam_weights: ``{"weights": encoded (U, len(labels)) final-layer kernel, "gated": the features are
+            ReLU outputs}``; empty for older exports.
         input_check: fitted input-check parameters (``runtime.inputcheck``); empty when not fitted.
         confident_area_pct: segmenter: when the share of the slice (%) where its probability is at least
             ``runtime.consistency.CONFIDENT_LEVEL`` exceeds this, its region is kept even when the classifier
@@ -58,6 +63,7 @@ class ModelSpec:
     intended_use: str = INTENDED_USE
     features_name: str = ""
     cam_name: str = ""
+    cam_weights: dict[str, Any] = field(default_factory=dict)
     input_check: dict[str, Any] = field(default_factory=dict)
     confident_area_pct: float | None = None
 

@@ -11,7 +11,7 @@ those of what ships. ``scripts/measure_trust.py`` is the command line.
   for the true class.
 - ``consistency``: over a split, how often each warning fires and that no ``notumor`` result
   reports a tumour area without ``segmenter_disagrees``.
-- ``input_check_cost``: p50 latency of a batch-1 classify call and of the input-check scoring.
+- ``input_check_cost``: p50 latency of a batch-1 classify call and of the input check (image statistics + scoring).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 from tumorscope.datasets import CLASS_NAMES, classification_items, segmentation_items
 from tumorscope.runtime import Classifier, Pipeline, load_image
 from tumorscope.runtime.explain import explanation_from_map
-from tumorscope.runtime.inputcheck import STATUS_OOD, STATUS_UNAVAILABLE
+from tumorscope.runtime.inputcheck import STATUS_OOD, STATUS_UNAVAILABLE, image_statistics
 from tumorscope.runtime.notices import SEGMENTER_DISAGREES
 from tumorscope.trust.oodset import ood_images
 
@@ -121,7 +121,7 @@ def pointing_game(classifier: Classifier, root: Path, split: str = "test", count
         chunk = items[start : start + batch]
         images = [load_image(i.image) for i in chunk]
         outputs = classifier._infer_outputs(images)
-        probabilities, maps = next(iter(outputs.values())), outputs[classifier.spec.cam_name]
+        probabilities, maps = next(iter(outputs.values())), classifier.class_maps(outputs)
         for item, image, row, cams in zip(chunk, images, probabilities, maps, strict=True):
             mask = cv2.imread(str(item.mask), cv2.IMREAD_GRAYSCALE) > 127
             radius = max(1, round(max(mask.shape) / 16))
@@ -174,19 +174,22 @@ def consistency(pipeline: Pipeline, root: Path, split: str = "test", limit: int 
 
 
 def input_check_cost(classifier: Classifier, image: np.ndarray, runs: int = 30, warmup: int = 3) -> dict[str, float]:
-    """p50 ms of ``classify`` (batch 1, all outputs) and of the input-check scoring alone, and their ratio."""
+    """p50 ms of ``classify`` (batch 1, all outputs) and of the input check alone (its image statistics and
+    the scoring of features and statistics), and their ratio."""
     for _ in range(warmup):
         result = classifier.classify(image)
-    outputs = classifier._infer_outputs([image])
+    batch = classifier.prepare([image])
+    outputs = classifier._infer_outputs([image], batch)
     features = outputs.get(classifier.spec.features_name)
+    check = classifier.input_check
     classify_ms, check_ms = [], []
     for _ in range(runs):
         start = time.perf_counter()
         result = classifier.classify(image)
         classify_ms.append((time.perf_counter() - start) * 1000)
-        if classifier.input_check is not None and features is not None:
+        if check is not None and features is not None:
             start = time.perf_counter()
-            classifier.input_check.check(features)
+            check.check(features, image_statistics(batch) if check.image is not None else None)
             check_ms.append((time.perf_counter() - start) * 1000)
     out = {"classify_p50_ms": round(float(np.median(classify_ms)), 3)}
     if check_ms:
