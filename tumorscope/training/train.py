@@ -63,24 +63,20 @@ def _subset(items: list[SplitItem], limit: int | None, seed: int) -> list[SplitI
     return [items[i] for i in sorted(chosen)]
 
 
-def source_balanced_weights(items: list[SplitItem], tumor_free: np.ndarray | None = None) -> np.ndarray:
-    """Sampling weights that give the tumour-free slices' two sources equal shares.
+def source_balanced_weights(items: list[SplitItem]) -> np.ndarray:
+    """Sampling weights that give the tumour-free class's two sources equal shares.
 
     Nickparvar's ``notumor`` images are mostly axial T2/FLAIR (Br35H) while the tumour classes are
     T1 contrast-enhanced in every plane, so plane and sequence alone would predict the label. The
     BRISC tumour-free T1 slices (every plane) get the same total weight as the Nickparvar ones; the
-    tumour-free slices' total weight and every other item's weight (1) are unchanged.
-
-    Args:
-        tumor_free: ``(N,)`` bool, which items are tumour-free; default: those labelled ``notumor``.
+    class's total weight and every other item's weight (1) are unchanged.
 
     Returns:
-        ``(N,)`` float64 weights, mean 1 over the tumour-free items.
+        ``(N,)`` float64 weights, mean 1 over the class.
     """
-    if tumor_free is None:
-        tumor_free = np.array([i.label == CLASS_NAMES.index("notumor") for i in items], dtype=bool)
-    brisc = tumor_free & np.array([BRISC in i.image.parts for i in items], dtype=bool)
-    other = tumor_free & ~brisc
+    notumor = CLASS_NAMES.index("notumor")
+    brisc = np.array([i.label == notumor and BRISC in i.image.parts for i in items])
+    other = np.array([i.label == notumor for i in items]) & ~brisc
     weights = np.ones(len(items))
     if brisc.any() and other.any():
         total = brisc.sum() + other.sum()
@@ -150,7 +146,7 @@ def _cache_features(stem: keras.Model, images: np.ndarray, path: Path, rng: np.r
 def _callbacks(out: Path, tag: str, monitor: str, patience: int) -> list[keras.callbacks.Callback]:
     return [
         keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=max(1, patience // 3), min_lr=1e-6),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, patience // 2), min_lr=1e-6),
         keras.callbacks.ModelCheckpoint(str(out / f"{tag}_best.weights.h5"), monitor=monitor, mode="max",
                                         save_best_only=True, save_weights_only=True),
         keras.callbacks.BackupAndRestore(str(out / "backup" / tag)),
@@ -247,16 +243,13 @@ class _SegmentationBatches(keras.utils.PyDataset):
     """Shuffled, augmented batches of (image, mask) for the U-Net.
 
     Every batch holds ``round(batch_size * tumor_free_share)`` tumour-free slices (empty masks, drawn
-    at random from ``tumor_free`` with probabilities proportional to ``free_weights``, uniform when None)
-    and tumour slices for the rest; an epoch covers every tumour slice once.
+    at random from ``tumor_free``) and tumour slices for the rest; an epoch covers every tumour slice once.
     """
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int,
-                 tumor_free: np.ndarray | None = None, tumor_free_share: float = 0.0,
-                 free_weights: np.ndarray | None = None):
+                 tumor_free: np.ndarray | None = None, tumor_free_share: float = 0.0):
         super().__init__()
         self.images, self.masks, self.tumor_free = images, masks, tumor_free
-        self.free_p = None if free_weights is None else free_weights / free_weights.sum()
         self.n_free = round(batch_size * tumor_free_share) if tumor_free is not None and len(tumor_free) else 0
         self.batch_size = batch_size - self.n_free
         self.rng = np.random.default_rng(seed)
@@ -272,7 +265,7 @@ class _SegmentationBatches(keras.utils.PyDataset):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         images, masks = self.images[rows], self.masks[rows]
         if self.n_free:
-            free = self.tumor_free[self.rng.choice(len(self.tumor_free), size=self.n_free, p=self.free_p)]
+            free = self.tumor_free[self.rng.integers(0, len(self.tumor_free), size=self.n_free)]
             images = np.concatenate([images, free])
             masks = np.concatenate([masks, np.zeros((self.n_free, *masks.shape[1:]), dtype=masks.dtype)])
         images, masks = random_affine(images, masks, self.rng)
@@ -303,8 +296,7 @@ def train_segmenter(
 
     Training data: Figshare's train blocks plus, with ``extra_data``, the leak-filtered BRISC
     train masks (``brisc-train``) and a ``tumor_free_share`` of every batch from tumour-free slices
-    (``notumor-train``; its BRISC T1 and Nickparvar sources drawn equally often, ``source_balanced_weights``).
-    Validation: Figshare's val blocks (the model-selection metric).
+    (``notumor-train``). Validation: Figshare's val blocks (the model-selection metric).
     Augmentation: random scale/rotation/shift, flips, gamma, brightness and contrast. Resumes from
     ``out_dir/backup`` when rerun with the same ``out_dir``; ``init_from`` (a .keras or
     .weights.h5 of the same architecture) warm-starts a new run from earlier weights.
@@ -320,10 +312,8 @@ def train_segmenter(
         free_items = _subset(segmentation_items(data_root, "notumor-train"), limit, seed)
     train_items = _subset(train_items, limit, seed)
     val_items = _subset(segmentation_items(data_root, "val"), limit, seed)
-    free_weights = source_balanced_weights(free_items, np.ones(len(free_items), dtype=bool))
     train_data = _SegmentationBatches(load_images(train_items, input_size), load_masks(train_items, input_size),
-                                      batch_size, seed, load_images(free_items, input_size), tumor_free_share,
-                                      free_weights)
+                                      batch_size, seed, load_images(free_items, input_size), tumor_free_share)
     val_data = (scale_pixels(load_images(val_items, input_size)),
                 load_masks(val_items, input_size)[..., None].astype(np.float32))
     model = build_segmenter(input_size, base_filters, depth, encoder, backbone_weights)
