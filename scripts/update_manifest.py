@@ -17,11 +17,12 @@ from tumorscope.evaluation.evaluate import evaluate
 from tumorscope.manifest import file_entry, read_manifest, write_manifest
 from tumorscope.runtime.spec import INTENDED_USE, load_spec
 
-SPLITS = {"classifier": ("test", "test-dedup", "val"), "segmenter": ("test", "val")}
-CLASSIFIER_KEYS = ("n", "accuracy", "macro_auc", "macro_f1", "ece")
+SPLITS = {"classifier": ("test", "test-dedup", "notumor-indep", "val"), "segmenter": ("test", "val")}
+CLASSIFIER_KEYS = ("n", "accuracy", "macro_auc", "macro_f1", "ece", "specificity")
 SEGMENTER_KEYS = ("n", "dice", "dice_median", "iou", "area_pct_mae")
 DATA = {
-    "classifier": "Brain Tumor MRI Dataset (Kaggle masoudnickparvar; Figshare + SARTAJ + Br35H), 224x224 JPEG",
+    "classifier": "Brain Tumor MRI Dataset (Kaggle masoudnickparvar; Figshare + SARTAJ + Br35H), 224x224 JPEG, "
+                  "+ BRISC 2025 tumour-free T1 slices (all planes) outside notumor-indep",
     "segmenter": "Figshare brain tumor dataset (Jun Cheng, CC BY 4.0), T1-CE slices at 256x256 with tumor masks",
 }
 
@@ -32,8 +33,8 @@ def _metrics(task: str, path: Path, data: Path) -> dict:
     out = {}
     for split in splits:
         result = evaluate(task, path, data, split=split).result
-        out[split] = {k: result[k] for k in keys}
-        print(f"{path.name:28s} {split:10s} " + " ".join(f"{k}={result[k]}" for k in keys[1:]), flush=True)
+        out[split] = {k: result[k] for k in keys if k in result}
+        print(f"{path.name:28s} {split:13s} " + " ".join(f"{k}={v}" for k, v in out[split].items()), flush=True)
     return out
 
 

@@ -18,19 +18,21 @@ from tumorscope.evaluation.evaluate import evaluate_classifier, evaluate_segment
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
-MIN_TEST_ACCURACY = 0.955
-"""Regression floor of the shipped classifier (measured 0.965 int8 ONNX, 0.964 Keras). The project target is
-0.975: not reached by the classifier retrained on independent tumour-free T1 slices (see README, Shipped models)."""
+MIN_TEST_ACCURACY = 0.97
+"""Regression floor of the shipped classifier on the official test split (measured 0.977 int8 ONNX, 0.979 Keras;
+project target 0.975)."""
+MIN_DEDUP_ACCURACY = 0.96
+"""... and on ``test-dedup``, the test images without near-copies in Training (measured 0.966 int8 ONNX, 0.967
+Keras; project target 0.965)."""
 MIN_INDEP_SPECIFICITY = 0.95
-"""Share of the never-trained BRISC tumour-free slices called ``notumor`` (measured 0.997 Keras), overall..."""
+"""Share of the never-trained BRISC tumour-free slices called ``notumor`` (measured 0.993), overall..."""
 MIN_INDEP_PLANE_SPECIFICITY = 0.90
 """... and in each plane (axial, coronal, sagittal)."""
 MIN_TEST_DICE = 0.70
 """Regression floor of the shipped segmenter (measured 0.724 int8 ONNX, 0.722 Keras). The project target is 0.75:
 not reached yet."""
-SANITY_ACCURACY = 0.85
-"""Floor on the other classifier splits: catches a broken label order or preprocessing, not a claim."""
 SANITY_DICE = 0.6
+"""Floor on the other segmenter splits: catches a broken mask order or preprocessing, not a claim."""
 MIN_BRISC_DICE = 0.75
 """Floor on BRISC test masks (another source than the shipped segmenter's Figshare training data; measured 0.79
 with the int8 ONNX segmenter)."""
@@ -53,11 +55,10 @@ def test_classifier_official_test_accuracy(data_root):
     assert result["accuracy"] >= MIN_TEST_ACCURACY, result["confusion_matrix"]
 
 
-@pytest.mark.parametrize("split", ["test-dedup", "val"])
-def test_classifier_other_splits_run(data_root, split):
-    result = evaluate_classifier(_int8("classifier.int8.onnx"), data_root, split)
-    _check(result, "classifier", split)
-    assert result["accuracy"] >= SANITY_ACCURACY, result["confusion_matrix"]
+def test_classifier_test_dedup_accuracy(data_root):
+    result = evaluate_classifier(_int8("classifier.int8.onnx"), data_root, "test-dedup")
+    _check(result, "classifier", "test-dedup")
+    assert result["accuracy"] >= MIN_DEDUP_ACCURACY, result["confusion_matrix"]
 
 
 def test_segmenter_test_dice(data_root):
