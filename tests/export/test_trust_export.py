@@ -98,7 +98,7 @@ def _dense_head_classifier(hidden_layers: int = 1):
 
 def test_exported_class_maps_are_each_images_grad_cam():
     from tumorscope.export.trust import grad_cam_maps, trust_model
-    from tumorscope.runtime.explain import class_maps_from_outputs
+    from tumorscope.runtime.explain import cam_head, class_maps_from_outputs
 
     model = _dense_head_classifier()
     images = synthetic_images(6, SIZE, seed=5)
@@ -106,7 +106,7 @@ def test_exported_class_maps_are_each_images_grad_cam():
     assert cam_weights["gated"] is True
     fresh = synthetic_images(5, SIZE, seed=9)  # not the probes trust_model checked itself on
     _, features, maps = rebuilt.predict(fresh, verbose=0)
-    got = class_maps_from_outputs(maps, features, cam_weights)
+    got = class_maps_from_outputs(maps, features, *cam_head(cam_weights))
     want = grad_cam_maps(model, fresh)
     assert got.shape == want.shape == (5, SIZE[0] // 2, SIZE[1] // 2, 4)
     assert np.allclose(got, want, atol=1e-5 * np.abs(want).max())

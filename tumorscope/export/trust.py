@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from tumorscope.export.deps import require
-from tumorscope.runtime.explain import class_maps_from_outputs
+from tumorscope.runtime.explain import cam_head, class_maps_from_outputs
 from tumorscope.runtime.inputcheck import encode_array, fit_input_check, image_statistics
 from tumorscope.runtime.spec import ModelSpec
 
@@ -206,7 +206,7 @@ def trust_model(model: Any, images: np.ndarray) -> tuple[Any, dict[str, Any]]:
     if difference > 1e-4:
         raise ValueError(f"the rebuilt classifier differs from the original (max |dprob| {difference:.2g}); "
                          "it is not a single chain of layers")
-    got = class_maps_from_outputs(probe_maps, probe_features, entry)
+    got = class_maps_from_outputs(probe_maps, probe_features, *cam_head(entry))  # as the runtime reads it
     want = grad_cam_maps(model, probe)
     error = float(np.max(np.abs(got - want))) / max(float(np.max(np.abs(want))), 1e-12)
     if error > 1e-3:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from tumorscope.runtime.base import TaskModel
-from tumorscope.runtime.explain import class_maps_from_outputs
-from tumorscope.runtime.inputcheck import UNAVAILABLE, InputCheckModel, image_statistics
+from tumorscope.runtime.explain import cam_head, class_maps_from_outputs
+from tumorscope.runtime.inputcheck import UNAVAILABLE, InputCheckModel
 from tumorscope.runtime.results import Classification
 
 __all__ = ["Classifier"]
@@ -28,6 +28,7 @@ class Classifier(TaskModel):
             InputCheckModel.from_spec(self.spec.input_check) if self.spec.features_name else None
         )
         """The fitted input check, or None for artifacts exported without one (results say ``unavailable``)."""
+        self._cam_head = cam_head(self.spec.cam_weights)
 
     def classify(self, image: np.ndarray, batch: np.ndarray | None = None) -> Classification:
         """Classify one ``(H, W, 3)`` (or ``(H, W)``) uint8 image of any size (``batch``: its ``prepare``)."""
@@ -38,7 +39,7 @@ class Classifier(TaskModel):
         maps = outputs.get(self.spec.cam_name)
         if maps is None:
             return None
-        return class_maps_from_outputs(maps, outputs.get(self.spec.features_name), self.spec.cam_weights)
+        return class_maps_from_outputs(maps, outputs.get(self.spec.features_name), *self._cam_head)
 
     def classify_batch(self, images: list[np.ndarray], batch: np.ndarray | None = None) -> list[Classification]:
         """Classify images of any sizes in one model call; returns one result per image, in order.
@@ -54,8 +55,7 @@ class Classifier(TaskModel):
         features, maps = outputs.get(self.spec.features_name), self.class_maps(outputs)
         checks = [UNAVAILABLE] * len(probabilities)
         if self.input_check is not None and features is not None:
-            stats = image_statistics(batch) if self.input_check.image is not None else None
-            checks = self.input_check.check(features, stats)
+            checks = self.input_check.check_inputs(features, batch)
         labels = self.spec.labels
         results = []
         for i, row in enumerate(probabilities):

@@ -23,7 +23,8 @@ import numpy as np
 from tumorscope import DISCLAIMER
 from tumorscope.runtime.inputcheck import decode_array
 
-__all__ = ["Explanation", "class_maps_from_outputs", "explanation_from_map", "render_explanation", "HEAT_ALPHA"]
+__all__ = ["Explanation", "cam_head", "class_maps_from_outputs", "explanation_from_map", "render_explanation",
+           "HEAT_ALPHA"]
 
 HEAT_ALPHA = 0.45
 """Weight of the heat-map colour over the image."""
@@ -48,20 +49,27 @@ class Explanation:
     peak: tuple[int, int] | None
 
 
-def class_maps_from_outputs(maps: np.ndarray, features: np.ndarray | None, cam_weights: dict[str, Any]) -> np.ndarray:
+def cam_head(cam_weights: dict[str, Any]) -> tuple[np.ndarray | None, bool]:
+    """A spec's ``cam_weights`` decoded once: the ``(U, C)`` final-layer kernel (None for older exports, whose
+    class-map output holds the class maps already) and whether a ReLU gates the features."""
+    if not cam_weights:
+        return None, False
+    return decode_array(cam_weights["weights"]).astype(np.float32), bool(cam_weights.get("gated"))
+
+
+def class_maps_from_outputs(maps: np.ndarray, features: np.ndarray | None, weights: np.ndarray | None,
+                            gated: bool) -> np.ndarray:
     """Every class's Grad-CAM map ``(N, h, w, C)`` from the graph's class-map and feature outputs.
 
     Args:
-        maps: ``(N, h, w, U)`` the ``cam_name`` output; with empty ``cam_weights`` (older exports) already
+        maps: ``(N, h, w, U)`` the ``cam_name`` output; with ``weights`` None (older exports) already
             ``(N, h, w, C)`` class maps, returned as they are.
         features: ``(N, U)`` the ``features_name`` output (its ReLU gate).
-        cam_weights: the spec's ``cam_weights``.
+        weights, gated: ``cam_head(spec.cam_weights)``.
     """
-    if not cam_weights:
+    if weights is None:
         return maps
-    weights = decode_array(cam_weights["weights"]).astype(np.float32)  # (U, C)
-    gate = (features > 0).astype(np.float32) if cam_weights.get("gated") else np.ones((len(maps), len(weights)),
-                                                                                          np.float32)
+    gate = (features > 0).astype(np.float32) if gated else np.ones((len(maps), len(weights)), np.float32)
     return np.einsum("nhwu,nu,uc->nhwc", maps, gate, weights, optimize=True).astype(np.float32)
 
 

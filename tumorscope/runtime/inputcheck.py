@@ -145,6 +145,11 @@ class InputCheckModel:
         worst = excess.max(axis=1)
         return np.where(worst > _BOUNDS_SLACK, 1.0 + worst, 0.0)
 
+    def check_inputs(self, features: np.ndarray, batch: np.ndarray) -> list[InputCheck]:
+        """``check`` of the features and, when this model scores them, the ``image_statistics`` of the model
+        inputs ``batch`` (``(N, H, W, 3)`` float32, the ``preprocess`` output)."""
+        return self.check(features, image_statistics(batch) if self.image is not None else None)
+
     def check(self, features: np.ndarray, stats: np.ndarray | None = None) -> list[InputCheck]:
         """One ``InputCheck`` per row of ``(N, D)`` features (and ``(N, K)`` image statistics).
 

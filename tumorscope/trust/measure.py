@@ -27,7 +27,7 @@ import numpy as np
 from tumorscope.datasets import CLASS_NAMES, classification_items, segmentation_items
 from tumorscope.runtime import Classifier, Pipeline, load_image
 from tumorscope.runtime.explain import explanation_from_map
-from tumorscope.runtime.inputcheck import STATUS_OOD, STATUS_UNAVAILABLE, image_statistics
+from tumorscope.runtime.inputcheck import STATUS_OOD, STATUS_UNAVAILABLE
 from tumorscope.runtime.notices import SEGMENTER_DISAGREES
 from tumorscope.trust.oodset import ood_images
 
@@ -189,7 +189,7 @@ def input_check_cost(classifier: Classifier, image: np.ndarray, runs: int = 30, 
         classify_ms.append((time.perf_counter() - start) * 1000)
         if check is not None and features is not None:
             start = time.perf_counter()
-            check.check(features, image_statistics(batch) if check.image is not None else None)
+            check.check_inputs(features, batch)
             check_ms.append((time.perf_counter() - start) * 1000)
     out = {"classify_p50_ms": round(float(np.median(classify_ms)), 3)}
     if check_ms:
