@@ -89,7 +89,8 @@ def test_segmenter_extra_splits_are_disjoint_and_never_train_on_evaluation_image
     assert not part["brisc-train"] & part["brisc-test"]
     assert all(p.startswith("brisc2025/segmentation/train/") for p in part["brisc-train"])
     assert all(p.startswith("brisc2025/segmentation/test/") for p in part["brisc-test"])
-    assert not part["notumor-train"] & (part["notumor-official"] | part["notumor-indep"])
+    assert not part["notumor-train"] & (part["notumor-val"] | part["notumor-official"] | part["notumor-indep"])
+    assert not part["notumor-val"] & (part["notumor-official"] | part["notumor-indep"])
     assert part["notumor-indep"] == set(datasets.load_split("classifier", "notumor-indep"))
 
 

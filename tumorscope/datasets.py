@@ -47,9 +47,9 @@ DATA_ENV = "TUMORSCOPE_DATA"
 CLASSIFICATION_SPLITS = ("train", "val", "test", "test-dedup", "notumor-indep")
 FIGSHARE_SPLITS = ("train", "val", "test")
 """Segmenter splits of Figshare slice ids (contiguous patient blocks)."""
-SEGMENTATION_SPLITS = (*FIGSHARE_SPLITS, "brisc-train", "brisc-test", "notumor-train", "notumor-official",
-                       "notumor-indep")
-TUMOR_FREE_SPLITS = ("notumor-train", "notumor-official", "notumor-indep")
+SEGMENTATION_SPLITS = (*FIGSHARE_SPLITS, "brisc-train", "brisc-test", "notumor-train", "notumor-val",
+                       "notumor-official", "notumor-indep")
+TUMOR_FREE_SPLITS = ("notumor-train", "notumor-val", "notumor-official", "notumor-indep")
 """Segmenter splits of tumour-free slices: every item's ground truth is an empty mask (``mask=None``)."""
 BRISC = "brisc2025"
 INDEP_FRACTION = 0.30
@@ -237,8 +237,9 @@ def make_segmentation_splits(root: Path) -> dict:
     minus slices whose nearest Figshare slice lies in the val/test blocks (possible same patient);
     ``brisc-test`` = BRISC test minus slices that may be a Figshare-train patient (nearest Figshare
     slice in the train blocks at correlation >= ``FIGSHARE_SAME_PATIENT_CORRELATION``).
-    Tumour-free slices: ``notumor-train`` (the classifier's train ``notumor`` images, Nickparvar and
-    BRISC), ``notumor-official`` (official Testing/notumor), ``notumor-indep`` (the classifier's).
+    Tumour-free slices: ``notumor-train`` / ``notumor-val`` (the classifier's train / val ``notumor``
+    images, Nickparvar and BRISC), ``notumor-official`` (official Testing/notumor), ``notumor-indep``
+    (the classifier's).
     """
     base = segmentation_dir(root)
     ids = sorted(int(p.stem) for p in (base / "images").glob("*.png"))
@@ -264,6 +265,7 @@ def make_segmentation_splits(root: Path) -> dict:
     classifier = make_classification_splits(root)["splits"]
     notumor = CLASS_NAMES.index("notumor")
     splits["notumor-train"] = [_root_relative(p) for p in classifier["train"] if label_of(p) == notumor]
+    splits["notumor-val"] = [_root_relative(p) for p in classifier["val"] if label_of(p) == notumor]
     splits["notumor-official"] = [_root_relative(p) for p in classifier["test"] if label_of(p) == notumor]
     splits["notumor-indep"] = list(classifier["notumor-indep"])
     return {"task": "segmenter", "seed": SEED, "block": SEG_BLOCK, "splits": splits}

@@ -89,9 +89,55 @@ def test_keras_dice_matches_numpy_dice_on_binary_masks():
     assert float(models.dice_loss(true, true)) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_bce_dice_loss_prefers_the_right_mask():
+def test_segmenter_loss_prefers_the_right_mask():
     true = np.zeros((1, 8, 8, 1), "float32")
     true[0, 2:5, 2:5] = 1
     good = np.clip(true * 0.9 + 0.05, 0, 1)
     bad = np.clip((1 - true) * 0.9 + 0.05, 0, 1)
-    assert float(models.bce_dice_loss(true, good)) < float(models.bce_dice_loss(true, bad))
+    assert float(models.segmenter_loss(true, good)) < float(models.segmenter_loss(true, bad))
+
+
+def test_dice_loss_leaves_tumour_free_slices_to_cross_entropy():
+    tumour = np.zeros((1, 8, 8, 1), "float32")
+    tumour[0, 2:5, 2:5] = 1
+    empty = np.zeros((1, 8, 8, 1), "float32")
+    faint = np.full((1, 8, 8, 1), 0.1, "float32")
+    # An empty ground truth adds nothing to the Dice term, however much is predicted on it ...
+    assert float(models.dice_loss(empty, faint)) == pytest.approx(0.0, abs=1e-6)
+    batch_true = np.concatenate([tumour, empty])
+    batch_pred = np.concatenate([tumour, faint])
+    assert float(models.dice_loss(batch_true, batch_pred)) == pytest.approx(0.0, abs=1e-6)
+    # ... while cross-entropy still penalizes the false pixels.
+    assert float(models.segmenter_loss(empty, faint)) > float(models.segmenter_loss(empty, empty * 0 + 0.01))
+    # A tumour slice's Dice term is unchanged by the empty one beside it.
+    half = tumour * 0.5
+    alone = float(models.dice_loss(tumour, half))
+    assert alone > 0.1
+    assert float(models.dice_loss(batch_true, np.concatenate([half, faint]))) == pytest.approx(alone, abs=1e-6)
+
+
+def test_presence_loss_targets_the_peak_pixel_of_tumour_free_slices():
+    empty = np.zeros((1, 8, 8, 1), "float32")
+    quiet = np.full((1, 8, 8, 1), 0.05, "float32")
+    one_hot_pixel = quiet.copy()
+    one_hot_pixel[0, 3, 3] = 0.9
+    # One confident pixel on a tumour-free slice costs far more than the same amount spread thinly.
+    assert float(models.tumor_presence_loss(empty, one_hot_pixel)) > 2.0
+    assert float(models.tumor_presence_loss(empty, quiet)) < 0.06
+    # A tumour slice with a confident pixel pays next to nothing; one without pays.
+    tumour = np.zeros((1, 8, 8, 1), "float32")
+    tumour[0, 2:5, 2:5] = 1
+    assert float(models.tumor_presence_loss(tumour, one_hot_pixel)) < 0.11
+    assert float(models.tumor_presence_loss(tumour, quiet)) > 2.9
+
+
+def test_hard_dice_scores_tumour_free_slices_by_any_false_pixel():
+    empty = np.zeros((2, 8, 8, 1), "float32")
+    pred = np.zeros((2, 8, 8, 1), "float32")
+    pred[1, 0, 0] = 0.7
+    assert float(models.hard_dice(empty[:1], pred[:1])) == pytest.approx(1.0)
+    assert float(models.hard_dice(empty[1:], pred[1:])) == pytest.approx(0.5)
+    tumour = np.zeros((1, 8, 8, 1), "float32")
+    tumour[0, 2:4, 2:4] = 1
+    assert float(models.hard_dice(tumour, tumour * 0.6)) == pytest.approx(1.0)
+    assert float(models.hard_dice(tumour, tumour * 0.4)) == pytest.approx(1 / 5)

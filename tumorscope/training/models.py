@@ -20,8 +20,10 @@ __all__ = [
     "SEGMENTER_ENCODERS",
     "build_segmenter",
     "dice_coefficient",
+    "hard_dice",
     "dice_loss",
-    "bce_dice_loss",
+    "tumor_presence_loss",
+    "segmenter_loss",
 ]
 
 IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
@@ -164,25 +166,55 @@ def build_segmenter(
     return keras.Model(inputs, outputs, name="tumorscope_segmenter")
 
 
+def _per_sample_dice(y_true, y_pred, smooth: float):
+    """Soft Dice of each sample and whether its ground truth has any tumour pixel, both ``(N,)``."""
+    y_true = ops.cast(y_true, y_pred.dtype)
+    axes = tuple(range(1, len(y_pred.shape)))
+    intersection = ops.sum(y_true * y_pred, axis=axes)
+    true_sum = ops.sum(y_true, axis=axes)
+    dice = (2.0 * intersection + smooth) / (true_sum + ops.sum(y_pred, axis=axes) + smooth)
+    return dice, ops.cast(true_sum > 0, y_pred.dtype)
+
+
 def dice_coefficient(y_true, y_pred, smooth: float = 1.0):
     """Soft Dice per sample, averaged over the batch: ``(2|A.B| + s) / (|A| + |B| + s)``.
 
     Args:
         y_true, y_pred: ``(N, H, W, 1)`` float, masks in {0, 1} and probabilities in [0, 1].
     """
-    y_true = ops.cast(y_true, y_pred.dtype)
-    axes = tuple(range(1, len(y_pred.shape)))
-    intersection = ops.sum(y_true * y_pred, axis=axes)
-    total = ops.sum(y_true, axis=axes) + ops.sum(y_pred, axis=axes)
-    return ops.mean((2.0 * intersection + smooth) / (total + smooth))
+    return ops.mean(_per_sample_dice(y_true, y_pred, smooth)[0])
 
 
 def dice_loss(y_true, y_pred):
-    """``1 - dice_coefficient``."""
-    return 1.0 - dice_coefficient(y_true, y_pred)
+    """``1 - soft Dice``, averaged over the samples whose ground truth has tumour pixels (0 if none do).
+
+    An empty ground truth would cost ``1 - 1 / (1 + predicted sum)``: a handful of faint pixels on a
+    tumour-free slice would weigh as much as missing a whole tumour, and training with tumour-free
+    slices would learn to under-segment. Those slices are left to the cross-entropy term.
+    """
+    dice, has_tumor = _per_sample_dice(y_true, y_pred, 1.0)
+    return ops.sum((1.0 - dice) * has_tumor) / ops.maximum(ops.sum(has_tumor), 1.0)
 
 
-def bce_dice_loss(y_true, y_pred):
-    """Binary cross-entropy plus Dice loss (the segmenter's training loss)."""
+def hard_dice(y_true, y_pred, threshold: float = 0.5):
+    """Dice of the thresholded masks per sample, averaged (smooth 1): an empty prediction on a tumour-free
+    slice scores 1, a single false pixel 0.5, more pixels less (the model-selection metric)."""
+    return dice_coefficient(y_true, ops.cast(y_pred > threshold, y_pred.dtype))
+
+
+def tumor_presence_loss(y_true, y_pred):
+    """Cross-entropy between "the slice has tumour" and the slice's peak probability.
+
+    It pushes the highest pixel of a tumour-free slice below the mask threshold (what "no tumour painted
+    on a normal brain" means) and costs nothing once a tumour slice has one confident pixel.
+    """
+    axes = tuple(range(1, len(y_pred.shape)))
+    has_tumor = ops.cast(ops.max(ops.cast(y_true, y_pred.dtype), axis=axes) > 0, y_pred.dtype)
+    return ops.mean(keras.losses.binary_crossentropy(has_tumor[:, None], ops.max(y_pred, axis=axes)[:, None]))
+
+
+def segmenter_loss(y_true, y_pred):
+    """The segmenter's training loss: pixel binary cross-entropy (every sample) + Dice loss (samples with
+    tumour) + ``tumor_presence_loss``."""
     bce = ops.mean(keras.losses.binary_crossentropy(ops.cast(y_true, y_pred.dtype), y_pred))
-    return bce + dice_loss(y_true, y_pred)
+    return bce + dice_loss(y_true, y_pred) + tumor_presence_loss(y_true, y_pred)

@@ -23,10 +23,10 @@ from tumorscope.runtime.spec import ModelSpec, save_spec
 from tumorscope.training.data import augment, load_images, load_masks, random_affine
 from tumorscope.training.models import (
     FINE_TUNE_LAYERS,
-    bce_dice_loss,
     build_classifier,
     build_segmenter,
-    dice_coefficient,
+    hard_dice,
+    segmenter_loss,
 )
 
 __all__ = ["TrainResult", "train_classifier", "train_segmenter", "save_for_inference", "library_versions",
@@ -292,11 +292,12 @@ def train_segmenter(
     extra_data: bool = True,
     tumor_free_share: float = TUMOR_FREE_SHARE,
 ) -> TrainResult:
-    """Train the U-Net with BCE + Dice loss and save ``out_dir/segmenter.keras`` (+ spec).
+    """Train the U-Net (``segmenter_loss``: BCE + Dice + tumour presence) and save ``out_dir/segmenter.keras``.
 
     Training data: Figshare's train blocks plus, with ``extra_data``, the leak-filtered BRISC
     train masks (``brisc-train``) and a ``tumor_free_share`` of every batch from tumour-free slices
-    (``notumor-train``). Validation: Figshare's val blocks (the model-selection metric).
+    (``notumor-train``). Validation (model selection by mean ``hard_dice``): Figshare's val blocks,
+    with ``extra_data`` also the tumour-free ``notumor-val`` slices (scored 1 when nothing is painted).
     Augmentation: random scale/rotation/shift, flips, gamma, brightness and contrast. Resumes from
     ``out_dir/backup`` when rerun with the same ``out_dir``; ``init_from`` (a .keras or
     .weights.h5 of the same architecture) warm-starts a new run from earlier weights.
@@ -311,7 +312,10 @@ def train_segmenter(
         train_items += segmentation_items(data_root, "brisc-train")
         free_items = _subset(segmentation_items(data_root, "notumor-train"), limit, seed)
     train_items = _subset(train_items, limit, seed)
-    val_items = _subset(segmentation_items(data_root, "val"), limit, seed)
+    val_items = segmentation_items(data_root, "val")
+    if extra_data:
+        val_items += segmentation_items(data_root, "notumor-val")
+    val_items = _subset(val_items, limit, seed)
     train_data = _SegmentationBatches(load_images(train_items, input_size), load_masks(train_items, input_size),
                                       batch_size, seed, load_images(free_items, input_size), tumor_free_share)
     val_data = (scale_pixels(load_images(val_items, input_size)),
@@ -323,8 +327,8 @@ def train_segmenter(
             model.set_weights(keras.models.load_model(source, compile=False).get_weights())
         else:
             model.load_weights(source)
-    model.compile(keras.optimizers.Adam(learning_rate), bce_dice_loss,
-                  metrics=[keras.metrics.MeanMetricWrapper(dice_coefficient, name="dice")])
+    model.compile(keras.optimizers.Adam(learning_rate), segmenter_loss,
+                  metrics=[keras.metrics.MeanMetricWrapper(hard_dice, name="dice")])
     history = model.fit(train_data, validation_data=val_data, epochs=epochs, verbose=verbose,
                         callbacks=_callbacks(out, "segmenter", "val_dice", patience))
     best = float(max(history.history["val_dice"]))
@@ -332,7 +336,7 @@ def train_segmenter(
                      versions=library_versions())
     summary = {"task": "segmenter", "seed": seed, "n_train": len(train_items), "n_tumor_free": len(free_items),
                "tumor_free_share": tumor_free_share if free_items else 0.0, "n_val": len(val_items),
-               "epochs": len(history.epoch), "val_dice_soft": best, "encoder": encoder, "depth": depth,
+               "epochs": len(history.epoch), "val_dice": best, "encoder": encoder, "depth": depth,
                "base_filters": base_filters, "batch_size": batch_size, "learning_rate": learning_rate,
                "init_from": str(init_from) if init_from else None, "versions": spec.versions}
     path = _finish(model, spec, out, summary, started)
