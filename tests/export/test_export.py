@@ -65,7 +65,7 @@ def test_onnx_io_names_and_dynamic_batch(tiny_exports, task):
         (inp,), (out, *extra) = session.get_inputs(), session.get_outputs()
         assert inp.name == spec.input_name == "image"
         assert out.name == spec.output_name
-        assert [o.name for o in extra] == (["features", "class_maps"] if task == "classifier" else [])
+        assert [o.name for o in extra] == (["features", "class_maps", "check_features"] if task == "classifier" else [])
         assert not isinstance(inp.shape[0], int) and inp.shape[1:] == [*SIZE, 3]
         batch = synthetic_images(3, SIZE, seed=5)
         assert session.run(None, {inp.name: batch})[0].shape[0] == 3
@@ -107,7 +107,7 @@ def test_spec_round_trips_through_sidecar_and_onnx_metadata(tiny_exports, task):
         assert spec.format == name and spec.source_sha256 == sha
         assert {"tensorflow", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert"} <= set(spec.versions)
         trust = {k: getattr(source, k) for k in (
-            "features_name", "cam_name", "cam_weights", "input_check", "confident_area_pct")}
+            "features_name", "cam_name", "cam_weights", "check_name", "input_check", "confident_area_pct")}
         assert spec.replace(**trust) == source.replace(format=name, source_sha256=sha, versions=spec.versions)
         if get_format(name).backend == "onnx":
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -241,7 +241,7 @@ def test_in_graph_normalization_survives_every_backend(normalized_keras, tmp_pat
     for result in results[:2]:
         session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
         assert [i.name for i in session.get_inputs()] == ["image"]
-        assert [o.name for o in session.get_outputs()] == ["probabilities", "features", "class_maps"]
+        assert [o.name for o in session.get_outputs()] == ["probabilities", "features", "class_maps", "check_features"]
 
 
 def test_affine_normalization_is_equivalent_and_shares_weights(normalized_keras):

@@ -19,8 +19,10 @@ def test_classifier_artifacts_have_trust_outputs_and_a_fitted_input_check(tiny_e
     path = tiny_exports["classifier"][name]
     spec = load_spec(path)
     assert spec.features_name == "features" and spec.cam_name == "class_maps"
+    assert spec.check_name == spec.check_output == "check_features"
     model = InputCheckModel.from_spec(spec.input_check)
     assert model is not None and np.isfinite(model.threshold) and spec.input_check["fit_images"] == 32
+    assert model.dim == 8  # the tiny CNN's first conv block (8 filters), averaged over space
     assert spec.input_check["val_rejected"] <= 0.01  # 16 val images: the threshold accepts all of them
     images = [(i * 255).astype(np.uint8) for i in synthetic_images(4, SIZE, seed=2)]  # validation images
     with Classifier.create_from_path(path) as clf:
@@ -97,6 +99,7 @@ def _dense_head_classifier(hidden_layers: int = 1):
 
 
 def test_exported_class_maps_are_each_images_grad_cam():
+    keras = pytest.importorskip("keras")
     from tumorscope.export.trust import grad_cam_maps, trust_model
     from tumorscope.runtime.explain import cam_head, class_maps_from_outputs
 
@@ -105,8 +108,10 @@ def test_exported_class_maps_are_each_images_grad_cam():
     rebuilt, cam_weights = trust_model(model, images)
     assert cam_weights["gated"] is True
     fresh = synthetic_images(5, SIZE, seed=9)  # not the probes trust_model checked itself on
-    _, features, maps = rebuilt.predict(fresh, verbose=0)
+    _, features, maps, check = rebuilt.predict(fresh, verbose=0)
     got = class_maps_from_outputs(maps, features, *cam_head(cam_weights))
+    first_block = keras.Model(model.inputs, model.layers[1].output)  # input of the last pooling before the last conv
+    assert np.allclose(check, first_block.predict(fresh, verbose=0).mean(axis=(1, 2)), atol=1e-5)
     want = grad_cam_maps(model, fresh)
     assert got.shape == want.shape == (5, SIZE[0] // 2, SIZE[1] // 2, 4)
     assert np.allclose(got, want, atol=1e-5 * np.abs(want).max())

@@ -159,27 +159,27 @@ def test_image_statistics_separate_flat_and_colour_images_from_a_slice_like_imag
     assert image_statistics(red)[0, IMAGE_STATISTICS.index("colorfulness")] == 1.0
     features = rng.normal(0, 1, (40, 4))
     model, info = fit_input_check(features, np.zeros(40, int), features, 0.02, train_stats=stats, val_stats=stats)
-    assert model.image is not None and info["val_rejected"] <= 0.02
+    assert model.bounds is not None and info["val_rejected"] <= 0.02
     again = InputCheckModel.from_spec(json.loads(json.dumps(model.to_spec())))
     checks = again.check(np.zeros((2, 4)), image_statistics(np.concatenate([flat, red])))
     assert [c.status for c in checks] == [STATUS_OOD, STATUS_OOD] and all(c.threshold == 1.0 for c in checks)
     assert again.check(features[:1], stats[:1])[0].score <= 1.0 or info["val_rejected"] > 0
 
 
-def test_statistics_outside_the_fitted_range_flag_an_image_the_gaussians_accept(rng):
+def test_statistics_outside_the_fitted_range_flag_an_image_the_gaussian_accepts(rng):
     """A statistic beyond every training and val image's value flags the image; inside the range it adds nothing."""
     features = rng.normal(0, 1, (200, 4))
     stats = rng.uniform(0, 1, (200, 3))
     model, info = fit_input_check(features, np.zeros(200, int), features, 0.02, train_stats=stats, val_stats=stats)
-    low, high = model.image.bounds
+    low, high = model.bounds
     assert np.allclose(low, stats.min(axis=0)) and np.allclose(high, stats.max(axis=0))
-    assert model.image.outside(stats).max() == 0.0  # no fit image is outside its own range
+    assert model.outside(stats).max() == 0.0  # no fit image is outside its own range
     near_mean = np.full((1, 3), 0.5)
     beyond = np.array([[0.5, 0.5, high[2] + 0.5 * (high[2] - low[2])]])  # half a range above the highest value
-    assert model.image.outside(near_mean)[0] == 0.0
-    assert model.image.outside(beyond)[0] == pytest.approx(1.5)
+    assert model.outside(near_mean)[0] == 0.0
+    assert model.outside(beyond)[0] == pytest.approx(1.5)
     again = InputCheckModel.from_spec(json.loads(json.dumps(model.to_spec())))
-    assert np.allclose(again.image.bounds, model.image.bounds, atol=1e-6)
+    assert np.allclose(again.bounds, model.bounds, atol=1e-6)
     verdicts = again.check(features[:2], np.concatenate([near_mean, beyond]))
     assert verdicts[1].status == STATUS_OOD and verdicts[1].score >= 1.5
     assert verdicts[0].score < verdicts[1].score

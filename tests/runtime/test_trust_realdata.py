@@ -17,11 +17,13 @@ from tumorscope.trust.measure import flag_rates, independent_tumor_free, pointin
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 BACKENDS = ("onnx", "tflite")
-# Floors at the measured level of the shipped classifier (retrained for #11, re-exported with per-image Grad-CAM);
-# the targets are OOD >= 0.95, test <= 0.01, notumor-indep <= 0.05, pointing game >= 0.80.
-MIN_OOD_FLAGGED = 0.85  # measured 0.868 ONNX and TFLite (0.915 with the previous classifier); target 0.95 NOT met
-MAX_TEST_FLAGGED = 0.02  # measured 0.012 ONNX (1,311) / 0.010 TFLite (300 of them); target 0.01 NOT met on ONNX
+# The targets: OOD >= 0.95, test <= 0.01, notumor-indep <= 0.05, pointing game >= 0.80. The input check
+# (block-4 features, threshold at 0.5 % of val) measures OOD 1.000 on both backends, test 0.0069 ONNX (1,311) /
+# 0.0067 LiteRT (300 of them), notumor-indep 0.0033 / 0.0, val 0.0047 / 0.0067.
+MIN_OOD_FLAGGED = 0.95
+MAX_TEST_FLAGGED = 0.01
 MAX_INDEP_FLAGGED = 0.05
+MAX_VAL_FLAGGED = 0.01  # the threshold is set at <= 0.5 % of val on the full split (LiteRT scores 300 of them)
 MIN_POINTING = 0.20  # measured 0.25 LiteRT on 100 slices, 0.28 ONNX on 500 (random 0.06); target 0.80 NOT met
 
 pytestmark = pytest.mark.realdata
@@ -51,7 +53,7 @@ def test_input_check_flags_ood_images_and_accepts_real_slices(data_root, backend
     assert ood["images"] >= 100 and ood["flagged_rate"] >= MIN_OOD_FLAGGED, (ood["by_category"], ood["missed"])
     assert test["images"] == (SPLIT_LIMIT[backend] or 1311) and test["flagged_rate"] <= MAX_TEST_FLAGGED, test
     assert indep["flagged_rate"] <= MAX_INDEP_FLAGGED, indep
-    assert rows["val"]["flagged_rate"] <= 0.02, rows["val"]  # the threshold was set at <= 1 % of val
+    assert rows["val"]["flagged_rate"] <= MAX_VAL_FLAGGED, rows["val"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -113,7 +113,7 @@ def _predict(model: InferenceBackend, paths: list[str], batch: int,
         errors += chunk.errors
         if chunk.indices and run_outputs is not None:
             named = run_outputs(chunk.inputs)
-            features.append((named[model.spec.features_name], image_statistics(chunk.inputs)))
+            features.append((named[model.spec.check_output], image_statistics(chunk.inputs)))
             output = np.asarray(named[model.spec.output_name], dtype=np.float32)
         elif chunk.indices:
             output = np.asarray(model.run(chunk.inputs), dtype=np.float32)
@@ -136,7 +136,7 @@ def _input_check_stats(model: InferenceBackend, images: np.ndarray, features: li
     run_outputs = getattr(model, "run_outputs", None)
     if check is None or run_outputs is None or not features:
         return {}
-    one = run_outputs(images[:1])[model.spec.features_name]
+    one = run_outputs(images[:1])[model.spec.check_output]
     timings = []
     for _ in range(runs):
         start = time.perf_counter()

@@ -265,7 +265,8 @@ def export_model(
             formats (label-free keys: ``min_agreement``, ``max_prob_delta``, ``min_parity_dice``); None or a
             missing format: the committed limits (``tumorscope/assess/limits.json``).
         trust_count: classifier only: TRAINING images the input check is fitted on (``export.trust``);
-            the artifacts get ``features`` and ``class_maps`` outputs and a fitted ``input_check`` spec.
+            the artifacts get ``features``, ``class_maps`` and ``check_features`` outputs and a fitted
+            ``input_check`` spec.
             0 exports the probabilities only. Without a data root (``calibration`` and ``validation``
             given) the fit uses those arrays, labelled by the original's predictions.
 

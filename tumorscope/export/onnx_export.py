@@ -41,7 +41,7 @@ def _rename_tensor(graph: Any, old: str, new: str) -> None:
 
 def output_names(spec: ModelSpec) -> list[str]:
     """Graph output names in order: the main output, then the trust outputs the spec names (if any)."""
-    return [spec.output_name] + [name for name in (spec.features_name, spec.cam_name) if name]
+    return [spec.output_name] + [name for name in (spec.features_name, spec.cam_name, spec.check_name) if name]
 
 
 def _frozen_graph(model: Any, spec: ModelSpec) -> tuple[Any, str, list[str]]:

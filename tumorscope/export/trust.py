@@ -1,10 +1,12 @@
-"""What the trust layer needs from a classifier export: feature and class-map outputs, and the input-check fit.
+"""What the trust layer needs from a classifier export: feature, class-map and check outputs, and the input-check fit.
 
 ``trust_model`` rebuilds a classifier whose layers form one chain (VGG16 base + dense head, or the
-tiny test CNN) with two extra outputs: the penultimate features (the input of the final softmax
-layer) for the input check, and the last convolution's maps projected onto the features' gradient
+tiny test CNN) with three extra outputs: the penultimate features (the input of the final softmax
+layer, whose ReLU gates Grad-CAM), the last convolution's maps projected onto the features' gradient
 directions (``feature_projection``), from which the runtime computes each image's exact Grad-CAM map
-(``runtime.explain``). The probabilities are unchanged and the maps equal TensorFlow's Grad-CAM (checked).
+(``runtime.explain``), and the spatial mean of the conv maps one resolution earlier (VGG16:
+block4_conv3), which the input check scores. The probabilities are unchanged and the maps equal
+TensorFlow's Grad-CAM (checked).
 ``fit_artifact_input_check`` runs an exported artifact through the runtime backend on training and val
 images and fits ``runtime.inputcheck`` on its own (int8) features.
 
@@ -24,13 +26,14 @@ from tumorscope.runtime.explain import cam_head, class_maps_from_outputs
 from tumorscope.runtime.inputcheck import encode_array, fit_input_check, image_statistics
 from tumorscope.runtime.spec import ModelSpec
 
-__all__ = ["FEATURES_NAME", "CAM_NAME", "TrustImages", "trust_model", "trust_spec", "fit_artifact_input_check",
-           "feature_projection", "grad_cam_maps",
+__all__ = ["FEATURES_NAME", "CAM_NAME", "CHECK_NAME", "TrustImages", "trust_model", "trust_spec",
+           "fit_artifact_input_check", "feature_projection", "grad_cam_maps",
            "trust_images_from_data", "DEFAULT_TRUST_COUNT",
            "tumor_free_val_images", "fit_confident_area"]
 
 FEATURES_NAME = "features"
 CAM_NAME = "class_maps"
+CHECK_NAME = "check_features"
 DEFAULT_TRUST_COUNT = 2000
 """TRAINING images the input check is fitted on (stratified, deterministic)."""
 
@@ -64,11 +67,11 @@ def trust_images_from_data(root: Path, spec: ModelSpec, train_count: int = DEFAU
 
 
 def tumor_free_val_images(root: Path, spec: ModelSpec) -> np.ndarray:
-    """Every tumour-free (``notumor``) image of the classifier's val split, as segmenter inputs."""
-    from tumorscope.datasets import CLASS_NAMES, classification_items
+    """The segmenter's tumour-free val slices (``notumor-val``: the classifier's val ``notumor`` images), as inputs."""
+    from tumorscope.datasets import segmentation_items
     from tumorscope.runtime.preprocess import load_image, preprocess
 
-    items = [i for i in classification_items(root, "val") if i.label == CLASS_NAMES.index("notumor")]
+    items = segmentation_items(root, "notumor-val")
     return np.stack([preprocess(load_image(i.image), spec.input_size, spec.scale) for i in items])
 
 
@@ -109,6 +112,15 @@ def _last_conv_index(chain: list[Any]) -> int:
     if not convs or not isinstance(last, keras.layers.Dense):
         raise ValueError("the classifier's trust outputs need a chain of layers with a Conv2D and a final Dense")
     return convs[-1]
+
+
+def _check_index(chain: list[Any], last_conv: int) -> int:
+    """Index of the layer whose output the input check averages: the input of the last pooling layer before the
+    last conv (VGG16: block4_conv3), else the last conv itself."""
+    keras = require("keras")
+    pools = [i for i, layer in enumerate(chain[:last_conv])
+             if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D))]
+    return pools[-1] - 1 if pools and pools[-1] > 0 else last_conv
 
 
 def _feature_part(chain: list[Any], last_conv: int) -> tuple[list[Any], Any | None]:
@@ -170,10 +182,12 @@ def feature_projection(model: Any, probes: np.ndarray) -> tuple[np.ndarray, bool
 
 
 def trust_model(model: Any, images: np.ndarray) -> tuple[Any, dict[str, Any]]:
-    """``model`` with outputs ``[probabilities, features, class_maps]`` and the spec's ``cam_weights`` entry.
+    """``model`` with outputs ``[probabilities, features, class_maps, check_features]`` and the spec's
+    ``cam_weights`` entry.
 
     ``class_maps`` is ``A @ P`` (``feature_projection``), one 1x1 convolution on the last conv maps ``A``; the
     runtime turns it into each image's Grad-CAM map of any class with ``cam_weights`` (``runtime.explain``).
+    ``check_features`` is the spatial mean of the maps at ``_check_index``.
 
     Args:
         model: the Keras classifier (a chain of layers, possibly nested, ending in a softmax Dense).
@@ -187,21 +201,24 @@ def trust_model(model: Any, images: np.ndarray) -> tuple[Any, dict[str, Any]]:
     chain = _chain(model)
     last_conv = _last_conv_index(chain)
     projection, gated = feature_projection(model, images)
+    check_index = _check_index(chain, last_conv)
     inputs = keras.Input(shape=tuple(model.input_shape[1:]), name=model.inputs[0].name.split(":")[0])
-    x, maps, features = inputs, None, None
+    x, maps, features, check = inputs, None, None, None
     for i, layer in enumerate(chain):
         if i == len(chain) - 1:
             features = x
         x = layer(x)
         if i == last_conv:
             maps = x
+        if i == check_index:
+            check = keras.layers.GlobalAveragePooling2D(name=CHECK_NAME)(x)
     cam = keras.layers.Conv2D(projection.shape[1], 1, use_bias=False, name=CAM_NAME)
     class_maps = cam(maps)
     cam.set_weights([projection[None, None]])
-    rebuilt = keras.Model(inputs, [x, features, class_maps], name=f"{model.name}_trust")
+    rebuilt = keras.Model(inputs, [x, features, class_maps, check], name=f"{model.name}_trust")
     entry = {"weights": encode_array(np.asarray(chain[-1].kernel, np.float32)), "gated": gated}
     probe = images[: min(8, len(images))]
-    probabilities, probe_features, probe_maps = rebuilt.predict(probe, verbose=0)
+    probabilities, probe_features, probe_maps, _ = rebuilt.predict(probe, verbose=0)
     difference = float(np.max(np.abs(probabilities - model.predict(probe, verbose=0))))
     if difference > 1e-4:
         raise ValueError(f"the rebuilt classifier differs from the original (max |dprob| {difference:.2g}); "
@@ -242,9 +259,10 @@ def grad_cam_maps(model: Any, images: np.ndarray) -> np.ndarray:
 
 
 def trust_spec(spec: ModelSpec, cam_weights: dict[str, Any]) -> ModelSpec:
-    """``spec`` naming the two extra outputs, with ``trust_model``'s ``cam_weights`` (the input-check parameters
+    """``spec`` naming the three extra outputs, with ``trust_model``'s ``cam_weights`` (the input-check parameters
     are added after the fit)."""
-    return spec.replace(features_name=FEATURES_NAME, cam_name=CAM_NAME, cam_weights=cam_weights, input_check={})
+    return spec.replace(features_name=FEATURES_NAME, cam_name=CAM_NAME, check_name=CHECK_NAME, cam_weights=cam_weights,
+                        input_check={})
 
 
 def fit_artifact_input_check(path: Path, spec: ModelSpec, images: TrustImages, predicted_labels: np.ndarray | None,
@@ -252,7 +270,7 @@ def fit_artifact_input_check(path: Path, spec: ModelSpec, images: TrustImages, p
     """Fit the input check on the artifact's own features; returns the ``ModelSpec.input_check`` entry.
 
     Args:
-        path: the exported artifact (``.onnx`` / ``.tflite``) with its sidecar spec naming ``features_name``.
+        path: the exported artifact (``.onnx`` / ``.tflite``) with its sidecar spec naming ``check_name``.
         spec: that spec.
         images: the trust images.
         predicted_labels: labels for ``images.train`` when it has none (the original's predictions).
@@ -262,7 +280,7 @@ def fit_artifact_input_check(path: Path, spec: ModelSpec, images: TrustImages, p
     backend = open_backend(path)
     try:
         def features(x: np.ndarray) -> np.ndarray:
-            return np.concatenate([backend.run_outputs(x[s : s + batch])[spec.features_name]
+            return np.concatenate([backend.run_outputs(x[s : s + batch])[spec.check_output]
                                    for s in range(0, len(x), batch)])
 
         train, val = features(images.train), features(images.val)

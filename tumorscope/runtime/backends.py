@@ -205,18 +205,20 @@ def output_roles(details: list[dict], spec: ModelSpec) -> dict[str, dict]:
     """Name LiteRT output tensors (whose own names are unreliable) by shape, main output first.
 
     The main output (``spec.output_name``) is the only output, or the rank-2 one as wide as the labels;
-    ``spec.features_name`` is another rank-2 output and ``spec.cam_name`` a rank-4 one (newer exports).
+    ``spec.cam_name`` is the rank-4 one; of the other rank-2 outputs, ``spec.features_name`` is the one as wide
+    as the ``cam_weights`` rows (or the first) and ``spec.check_name`` the other (newer exports).
     """
     if len(details) == 1:
         return {spec.output_name: details[0]}
     main = next((d for d in details if len(d["shape"]) == 2 and d["shape"][-1] == len(spec.labels)), details[0])
     roles = {spec.output_name: main}
+    flat = [d for d in details if d is not main and len(d["shape"]) == 2]
+    width = (spec.cam_weights.get("weights") or {}).get("shape", [None])[0]
+    flat.sort(key=lambda d: d["shape"][-1] != width)
+    for name, detail in zip([n for n in (spec.features_name, spec.check_name) if n], flat, strict=False):
+        roles[name] = detail
     for detail in details:
-        if detail is main:
-            continue
-        if len(detail["shape"]) == 2 and spec.features_name:
-            roles[spec.features_name] = detail
-        elif len(detail["shape"]) == 4 and spec.cam_name:
+        if len(detail["shape"]) == 4 and spec.cam_name:
             roles[spec.cam_name] = detail
     return roles
 

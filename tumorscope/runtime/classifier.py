@@ -52,10 +52,10 @@ class Classifier(TaskModel):
         batch = self.prepare(images) if batch is None else batch
         outputs = self._infer_outputs(list(images), batch)
         probabilities = next(iter(outputs.values()))
-        features, maps = outputs.get(self.spec.features_name), self.class_maps(outputs)
+        scored, maps = outputs.get(self.spec.check_output), self.class_maps(outputs)
         checks = [UNAVAILABLE] * len(probabilities)
-        if self.input_check is not None and features is not None:
-            checks = self.input_check.check_inputs(features, batch)
+        if self.input_check is not None and scored is not None:
+            checks = self.input_check.check_inputs(scored, batch)
         labels = self.spec.labels
         results = []
         for i, row in enumerate(probabilities):

@@ -43,6 +43,8 @@ class ModelSpec:
             maps of dataset-averaged Grad-CAM weights.
         cam_weights: ``{"weights": encoded (U, len(labels)) final-layer kernel, "gated": the features are
             ReLU outputs}``; empty for older exports.
+        check_name: classifier graph output the input check scores: an earlier conv block's maps averaged over
+            space ``(N, C)``; "" for older exports, whose check scores ``features_name`` (see ``check_output``).
         input_check: fitted input-check parameters (``runtime.inputcheck``); empty when not fitted.
         confident_area_pct: segmenter: when the share of the slice (%) where its probability is at least
             ``runtime.consistency.CONFIDENT_LEVEL`` exceeds this, its region is kept even when the classifier
@@ -64,6 +66,7 @@ class ModelSpec:
     features_name: str = ""
     cam_name: str = ""
     cam_weights: dict[str, Any] = field(default_factory=dict)
+    check_name: str = ""
     input_check: dict[str, Any] = field(default_factory=dict)
     confident_area_pct: float | None = None
 
@@ -74,6 +77,11 @@ class ModelSpec:
             raise ValueError(f"spec input_size must be (height, width) >= 8, got {self.input_size!r}")
         object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
         object.__setattr__(self, "labels", tuple(str(v) for v in self.labels))
+
+    @property
+    def check_output(self) -> str:
+        """The graph output the input check scores ("" when the artifact has none)."""
+        return self.check_name or self.features_name
 
     def to_json(self) -> str:
         """Serialize to a JSON string (stable key order)."""

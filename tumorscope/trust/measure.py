@@ -180,7 +180,7 @@ def input_check_cost(classifier: Classifier, image: np.ndarray, runs: int = 30, 
         result = classifier.classify(image)
     batch = classifier.prepare([image])
     outputs = classifier._infer_outputs([image], batch)
-    features = outputs.get(classifier.spec.features_name)
+    features = outputs.get(classifier.spec.check_output)
     check = classifier.input_check
     classify_ms, check_ms = [], []
     for _ in range(runs):
