@@ -105,17 +105,19 @@ def train_classifier_cmd(data, out_dir, backbone_weights, head_epochs, finetune_
               help="Train on Figshare's train blocks only (no BRISC masks, no tumour-free slices).")
 @click.option("--tumor-free-share", type=float, default=0.2, show_default=True,
               help="Share of each batch drawn from tumour-free slices (empty masks).")
+@click.option("--presence-weight", type=float, default=1.0, show_default=True,
+              help="Weight of the loss term that keeps tumour-free slices' peak probability low (0: off).")
 @_limit_option
 def train_segmenter_cmd(data, out_dir, base_filters, depth, encoder, backbone_weights, epochs, patience,
-                        learning_rate, init_from, figshare_only, tumor_free_share, limit):
-    """Train the U-Net tumor segmenter (BCE + Dice loss)."""
+                        learning_rate, init_from, figshare_only, tumor_free_share, presence_weight, limit):
+    """Train the U-Net tumor segmenter (BCE + Dice + tumour-presence loss)."""
     from tumorscope.training.train import train_segmenter
 
     result = train_segmenter(_data_root(data), Path(out_dir), base_filters=base_filters, depth=depth,
                              encoder=encoder, backbone_weights=backbone_weights, epochs=epochs,
                              patience=patience, learning_rate=learning_rate, limit=limit, verbose=_verbosity(),
                              init_from=Path(init_from) if init_from else None, extra_data=not figshare_only,
-                             tumor_free_share=tumor_free_share)
+                             tumor_free_share=tumor_free_share, presence_weight=presence_weight)
     _echo_trained(result)
 
 

@@ -94,7 +94,7 @@ def test_segmenter_loss_prefers_the_right_mask():
     true[0, 2:5, 2:5] = 1
     good = np.clip(true * 0.9 + 0.05, 0, 1)
     bad = np.clip((1 - true) * 0.9 + 0.05, 0, 1)
-    assert float(models.segmenter_loss(true, good)) < float(models.segmenter_loss(true, bad))
+    assert float(models.segmenter_loss()(true, good)) < float(models.segmenter_loss()(true, bad))
 
 
 def test_dice_loss_leaves_tumour_free_slices_to_cross_entropy():
@@ -108,7 +108,7 @@ def test_dice_loss_leaves_tumour_free_slices_to_cross_entropy():
     batch_pred = np.concatenate([tumour, faint])
     assert float(models.dice_loss(batch_true, batch_pred)) == pytest.approx(0.0, abs=1e-6)
     # ... while cross-entropy still penalizes the false pixels.
-    assert float(models.segmenter_loss(empty, faint)) > float(models.segmenter_loss(empty, empty * 0 + 0.01))
+    assert float(models.segmenter_loss()(empty, faint)) > float(models.segmenter_loss()(empty, empty * 0 + 0.01))
     # A tumour slice's Dice term is unchanged by the empty one beside it.
     half = tumour * 0.5
     alone = float(models.dice_loss(tumour, half))
@@ -141,3 +141,13 @@ def test_hard_dice_scores_tumour_free_slices_by_any_false_pixel():
     tumour[0, 2:4, 2:4] = 1
     assert float(models.hard_dice(tumour, tumour * 0.6)) == pytest.approx(1.0)
     assert float(models.hard_dice(tumour, tumour * 0.4)) == pytest.approx(1 / 5)
+
+
+def test_presence_weight_scales_the_presence_term():
+    empty = np.zeros((1, 8, 8, 1), "float32")
+    pred = np.full((1, 8, 8, 1), 0.05, "float32")
+    pred[0, 3, 3] = 0.9
+    presence = float(models.tumor_presence_loss(empty, pred))
+    without = float(models.segmenter_loss(0.0)(empty, pred))
+    assert float(models.segmenter_loss(1.0)(empty, pred)) == pytest.approx(without + presence, rel=1e-5)
+    assert float(models.segmenter_loss(0.5)(empty, pred)) == pytest.approx(without + 0.5 * presence, rel=1e-5)

@@ -14,7 +14,7 @@ from tumorscope.training.train import save_for_inference  # noqa: E402
 def test_save_for_inference_drops_the_optimizer_and_keeps_the_outputs(tmp_path):
     keras.utils.set_random_seed(0)
     model = build_segmenter((32, 32), base_filters=8, depth=2)
-    model.compile(keras.optimizers.Adam(1e-3), segmenter_loss)
+    model.compile(keras.optimizers.Adam(1e-3), segmenter_loss())
     rng = np.random.default_rng(0)
     x = rng.random((4, 32, 32, 3)).astype("float32")
     y = (rng.random((4, 32, 32, 1)) > 0.8).astype("float32")

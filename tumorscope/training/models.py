@@ -213,8 +213,13 @@ def tumor_presence_loss(y_true, y_pred):
     return ops.mean(keras.losses.binary_crossentropy(has_tumor[:, None], ops.max(y_pred, axis=axes)[:, None]))
 
 
-def segmenter_loss(y_true, y_pred):
-    """The segmenter's training loss: pixel binary cross-entropy (every sample) + Dice loss (samples with
-    tumour) + ``tumor_presence_loss``."""
-    bce = ops.mean(keras.losses.binary_crossentropy(ops.cast(y_true, y_pred.dtype), y_pred))
-    return bce + dice_loss(y_true, y_pred) + tumor_presence_loss(y_true, y_pred)
+def segmenter_loss(presence_weight: float = 1.0):
+    """The segmenter's training loss ``(y_true, y_pred) -> scalar``: pixel binary cross-entropy (every sample) +
+    Dice loss (samples with tumour) + ``presence_weight`` x ``tumor_presence_loss``."""
+
+    def segmenter_loss(y_true, y_pred):
+        bce = ops.mean(keras.losses.binary_crossentropy(ops.cast(y_true, y_pred.dtype), y_pred))
+        loss = bce + dice_loss(y_true, y_pred)
+        return loss + presence_weight * tumor_presence_loss(y_true, y_pred) if presence_weight else loss
+
+    return segmenter_loss

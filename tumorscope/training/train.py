@@ -291,6 +291,7 @@ def train_segmenter(
     init_from: Path | None = None,
     extra_data: bool = True,
     tumor_free_share: float = TUMOR_FREE_SHARE,
+    presence_weight: float = 1.0,
 ) -> TrainResult:
     """Train the U-Net (``segmenter_loss``: BCE + Dice + tumour presence) and save ``out_dir/segmenter.keras``.
 
@@ -300,7 +301,8 @@ def train_segmenter(
     with ``extra_data`` also the tumour-free ``notumor-val`` slices (scored 1 when nothing is painted).
     Augmentation: random scale/rotation/shift, flips, gamma, brightness and contrast. Resumes from
     ``out_dir/backup`` when rerun with the same ``out_dir``; ``init_from`` (a .keras or
-    .weights.h5 of the same architecture) warm-starts a new run from earlier weights.
+    .weights.h5 of the same architecture) warm-starts a new run from earlier weights; ``presence_weight``
+    scales the loss's tumour-presence term (0 leaves tumour-free slices to the pixel cross-entropy alone).
     """
     started = time.time()
     keras.utils.set_random_seed(seed)
@@ -327,15 +329,19 @@ def train_segmenter(
             model.set_weights(keras.models.load_model(source, compile=False).get_weights())
         else:
             model.load_weights(source)
-    model.compile(keras.optimizers.Adam(learning_rate), segmenter_loss,
+    model.compile(keras.optimizers.Adam(learning_rate), segmenter_loss(presence_weight),
                   metrics=[keras.metrics.MeanMetricWrapper(hard_dice, name="dice")])
+    (out / "epochs").mkdir(exist_ok=True)
+    every_epoch = keras.callbacks.ModelCheckpoint(str(out / "epochs" / "epoch_{epoch:02d}.weights.h5"),
+                                                  save_weights_only=True)  # for weight averaging (scripts/)
     history = model.fit(train_data, validation_data=val_data, epochs=epochs, verbose=verbose,
-                        callbacks=_callbacks(out, "segmenter", "val_dice", patience))
+                        callbacks=[*_callbacks(out, "segmenter", "val_dice", patience), every_epoch])
     best = float(max(history.history["val_dice"]))
     spec = ModelSpec(task="segmenter", input_size=input_size, labels=("tumor",), output_name="mask",
                      versions=library_versions())
     summary = {"task": "segmenter", "seed": seed, "n_train": len(train_items), "n_tumor_free": len(free_items),
-               "tumor_free_share": tumor_free_share if free_items else 0.0, "n_val": len(val_items),
+               "tumor_free_share": tumor_free_share if free_items else 0.0,
+               "presence_weight": presence_weight, "n_val": len(val_items),
                "epochs": len(history.epoch), "val_dice": best, "encoder": encoder, "depth": depth,
                "base_filters": base_filters, "batch_size": batch_size, "learning_rate": learning_rate,
                "init_from": str(init_from) if init_from else None, "versions": spec.versions}

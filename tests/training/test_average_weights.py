@@ -1,0 +1,46 @@
+"""scripts/average_weights.py: the weighted mean of segmenter checkpoints, saved with the segmenter spec."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from tumorscope.runtime.spec import load_spec  # noqa: E402
+from tumorscope.training.models import build_segmenter  # noqa: E402
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "average_weights.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("average_weights", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_weighted_average_of_a_checkpoint_and_a_model(tmp_path):
+    keras.utils.set_random_seed(1)
+    first, second = build_segmenter(), build_segmenter()
+    first.save_weights(tmp_path / "a.weights.h5")
+    second.save(tmp_path / "b.keras")
+    out = tmp_path / "avg" / "segmenter.keras"
+    assert _script().main([str(tmp_path / "a.weights.h5"), str(tmp_path / "b.keras"), "--mix", "1", "3",
+                           "--out", str(out)]) == 0
+    averaged = keras.models.load_model(out, compile=False).get_weights()
+    for got, a, b in zip(averaged, first.get_weights(), second.get_weights(), strict=True):
+        assert np.allclose(got, 0.25 * a + 0.75 * b, atol=1e-6)
+    assert load_spec(out).task == "segmenter" and load_spec(out).output_name == "mask"
+
+
+def test_mismatched_shares_and_missing_inputs_are_one_line_errors(tmp_path, capsys):
+    script = _script()
+    assert script.main([str(tmp_path / "x.keras"), "--out", str(tmp_path / "o.keras")]) == 2
+    assert "x.keras not found" in capsys.readouterr().err
+    (tmp_path / "x.keras").write_bytes(b"")
+    assert script.main([str(tmp_path / "x.keras"), "--mix", "1", "2", "--out", str(tmp_path / "o.keras")]) == 2
+    assert "2 --mix shares for 1 inputs" in capsys.readouterr().err
