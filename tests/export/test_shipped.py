@@ -26,5 +26,5 @@ def test_deployable_matches_its_keras_source(task, name):
     stale = f"{path.name} was exported from another {keras_path.name}: run `{hint}`"
     assert spec.source_sha256 == file_sha256(keras_path), stale
     fitted = {k: getattr(spec, k) for k in (
-        "features_name", "cam_name", "cam_weights", "input_check", "confident_area_pct")}
+        "features_name", "cam_name", "cam_weights", "check_name", "input_check", "confident_area_pct")}
     assert spec == source.replace(format=name, source_sha256=spec.source_sha256, versions=spec.versions, **fitted)
