@@ -17,13 +17,16 @@ from tumorscope.evaluation.evaluate import evaluate
 from tumorscope.manifest import file_entry, read_manifest, write_manifest
 from tumorscope.runtime.spec import INTENDED_USE, load_spec
 
-SPLITS = {"classifier": ("test", "test-dedup", "notumor-indep", "val"), "segmenter": ("test", "val")}
+SPLITS = {"classifier": ("test", "test-dedup", "notumor-indep", "val"),
+          "segmenter": ("test", "brisc-test", "notumor-official", "notumor-indep", "val")}
 CLASSIFIER_KEYS = ("n", "accuracy", "macro_auc", "macro_f1", "ece", "specificity")
-SEGMENTER_KEYS = ("n", "dice", "dice_median", "iou", "area_pct_mae")
+SEGMENTER_KEYS = ("n", "dice", "dice_median", "iou", "area_pct_mae", "per_plane", "any_tumor_share",
+                  "false_area_pct_mean")
 DATA = {
     "classifier": "Brain Tumor MRI Dataset (Kaggle masoudnickparvar; Figshare + SARTAJ + Br35H), 224x224 JPEG, "
                   "+ BRISC 2025 tumour-free T1 slices (all planes) outside notumor-indep",
-    "segmenter": "Figshare brain tumor dataset (Jun Cheng, CC BY 4.0), T1-CE slices at 256x256 with tumor masks",
+    "segmenter": "Figshare brain tumor dataset (Jun Cheng, CC BY 4.0), T1-CE slices at 256x256 with tumor masks, "
+                 "+ BRISC 2025 expert masks (leak-filtered) and tumour-free slices (the classifier's train notumor)",
 }
 
 

@@ -28,14 +28,18 @@ MIN_INDEP_SPECIFICITY = 0.95
 """Share of the never-trained BRISC tumour-free slices called ``notumor`` (measured 0.993), overall..."""
 MIN_INDEP_PLANE_SPECIFICITY = 0.90
 """... and in each plane (axial, coronal, sagittal)."""
-MIN_TEST_DICE = 0.70
-"""Regression floor of the shipped segmenter (measured 0.724 int8 ONNX, 0.722 Keras). The project target is 0.75:
+MIN_TEST_DICE = 0.72
+"""Regression floor of the shipped segmenter (measured 0.732 int8 ONNX, 0.733 Keras). The issue's target is 0.78:
 not reached yet."""
 SANITY_DICE = 0.6
 """Floor on the other segmenter splits: catches a broken mask order or preprocessing, not a claim."""
-MIN_BRISC_DICE = 0.75
-"""Floor on BRISC test masks (another source than the shipped segmenter's Figshare training data; measured 0.79
-with the int8 ONNX segmenter)."""
+MIN_BRISC_DICE = 0.77
+"""Floor on BRISC test masks (leak-filtered; measured 0.786 with the int8 ONNX segmenter)..."""
+MIN_BRISC_PLANE_DICE = 0.65
+"""... and per plane (measured axial 0.683, coronal 0.803, sagittal 0.836: axial is the weak plane)."""
+MAX_TUMOR_FREE_PAINTED = {"notumor-official": 0.05, "notumor-indep": 0.06}
+"""Share of tumour-free slices with any predicted tumour pixel (int8 ONNX measured 0.044 official, 0.053 on
+``notumor-indep``, where the issue's 0.05 is missed by one slice of 302; Keras 0.043, LiteRT 0.040)."""
 
 
 def _int8(name: str) -> Path:
@@ -96,6 +100,7 @@ def test_segmenter_brisc_test_dice_per_plane(data_root):
     _check(result, "segmenter", "brisc-test")
     _planes(result)
     assert result["tumor_free"] is False and result["dice"] >= MIN_BRISC_DICE, result["per_plane"]
+    assert min(p["dice"] for p in result["per_plane"].values()) >= MIN_BRISC_PLANE_DICE, result["per_plane"]
 
 
 @pytest.mark.parametrize("split", ["notumor-official", "notumor-indep"])
@@ -107,5 +112,5 @@ def test_segmenter_tumor_free_false_positives(data_root, split):
     else:  # the official Testing/notumor images: no plane in their names
         assert result["per_plane"] == {}
     assert result["tumor_free"] is True and "dice" not in result
-    assert 0.0 <= result["any_tumor_share"] <= 1.0
+    assert result["any_tumor_share"] <= MAX_TUMOR_FREE_PAINTED[split], result
     assert 0.0 <= result["false_area_pct_mean"] <= result["false_area_pct_max"] <= 100.0
