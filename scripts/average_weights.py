@@ -32,11 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL: {missing[0]} not found; pass existing checkpoints", file=sys.stderr)
         return 2
 
+    import keras
     import numpy as np
 
-    from tumorscope.runtime.spec import ModelSpec, save_spec
+    from tumorscope.runtime.spec import save_spec
     from tumorscope.training.models import build_segmenter
-    from tumorscope.training.train import library_versions, save_for_inference
+    from tumorscope.training.train import save_for_inference, segmenter_spec
 
     model = build_segmenter()
     shares = np.array(args.mix if args.mix is not None else [1.0] * len(args.inputs), dtype=np.float64)
@@ -44,8 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     total = None
     for path, share in zip(args.inputs, shares, strict=True):
         if path.suffix == ".keras":
-            import keras
-
             weights = keras.models.load_model(path, compile=False).get_weights()
         else:
             model.load_weights(path)
@@ -55,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     model.set_weights([t.astype(np.float32) for t in total])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_for_inference(model, args.out)
-    save_spec(ModelSpec(task="segmenter", input_size=model.input_shape[1:3], labels=("tumor",), output_name="mask",
-                        versions=library_versions()), args.out)
+    save_spec(segmenter_spec(model.input_shape[1:3]), args.out)
     print(f"wrote {args.out}: the average of {len(args.inputs)} checkpoints (shares "
           f"{', '.join(f'{s:.3f}' for s in shares)})")
     print(DISCLAIMER)

@@ -219,7 +219,6 @@ def segmenter_loss(presence_weight: float = 1.0):
 
     def segmenter_loss(y_true, y_pred):
         bce = ops.mean(keras.losses.binary_crossentropy(ops.cast(y_true, y_pred.dtype), y_pred))
-        loss = bce + dice_loss(y_true, y_pred)
-        return loss + presence_weight * tumor_presence_loss(y_true, y_pred) if presence_weight else loss
+        return bce + dice_loss(y_true, y_pred) + presence_weight * tumor_presence_loss(y_true, y_pred)
 
     return segmenter_loss

@@ -30,7 +30,7 @@ from tumorscope.training.models import (
 )
 
 __all__ = ["TrainResult", "train_classifier", "train_segmenter", "save_for_inference", "library_versions",
-           "source_balanced_weights", "TUMOR_FREE_SHARE"]
+           "source_balanced_weights", "segmenter_spec", "TUMOR_FREE_SHARE"]
 
 TUMOR_FREE_SHARE = 0.2
 """Share of each segmenter training batch drawn from tumour-free slices (empty masks)."""
@@ -54,6 +54,12 @@ def library_versions() -> dict[str, str]:
 
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
             "numpy": np.__version__}
+
+
+def segmenter_spec(input_size: tuple[int, int]) -> ModelSpec:
+    """The spec of a trained segmenter (``build_segmenter``'s contract), with this machine's library versions."""
+    return ModelSpec(task="segmenter", input_size=tuple(input_size), labels=("tumor",), output_name="mask",
+                     versions=library_versions())
 
 
 def _subset(items: list[SplitItem], limit: int | None, seed: int) -> list[SplitItem]:
@@ -337,8 +343,7 @@ def train_segmenter(
     history = model.fit(train_data, validation_data=val_data, epochs=epochs, verbose=verbose,
                         callbacks=[*_callbacks(out, "segmenter", "val_dice", patience), every_epoch])
     best = float(max(history.history["val_dice"]))
-    spec = ModelSpec(task="segmenter", input_size=input_size, labels=("tumor",), output_name="mask",
-                     versions=library_versions())
+    spec = segmenter_spec(input_size)
     summary = {"task": "segmenter", "seed": seed, "n_train": len(train_items), "n_tumor_free": len(free_items),
                "tumor_free_share": tumor_free_share if free_items else 0.0,
                "presence_weight": presence_weight, "n_val": len(val_items),
