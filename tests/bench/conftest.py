@@ -110,20 +110,28 @@ def gate_thresholds(tmp_path_factory) -> Path:
 
 
 def negate_last_weights(path: Path) -> Path:
-    """Rewrite a QDQ int8 ONNX model with the int8 weights of its last MatMul/Gemm/Conv negated, keeping its
-    spec sidecar: the file still loads and looks valid, but its top-1 class turns into the bottom-1 class."""
+    """Rewrite an int8 ONNX model with the int8 weights of the layer that computes its probabilities negated,
+    keeping its spec sidecar: the file still loads and looks valid, but its top-1 class turns into the bottom-1
+    class.
+
+    Works on both layouts: integer operators (the weights are an int8 initializer input of QLinearMatMul,
+    QGemm, QLinearConv) and QDQ (they reach MatMul/Gemm/Conv through a DequantizeLinear).
+    """
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(path)
     producers = {out: node for node in model.graph.node for out in node.output}
     initializers = {init.name: init for init in model.graph.initializer}
-    last = next(n for n in reversed(model.graph.node) if n.op_type in ("MatMul", "Gemm", "Conv"))
-    dequantize = next(producers[name] for name in last.input[1:] if producers.get(name, None) is not None
-                      and producers[name].op_type == "DequantizeLinear")
-    weights = initializers[dequantize.input[0]]
+    weighted = ("MatMul", "Gemm", "Conv", "QLinearMatMul", "QGemm", "QLinearConv")
+    last = producers[model.graph.output[0].name]  # the probabilities: walk back to the layer that weighs them
+    while last.op_type not in weighted:
+        last = producers[last.input[0]]
+    candidates = [producers[name].input[0] if name in producers and producers[name].op_type == "DequantizeLinear"
+                  else name for name in last.input]
+    weights = next(initializers[name] for name in candidates if name in initializers
+                   and initializers[name].data_type == onnx.TensorProto.INT8 and len(initializers[name].dims) >= 2)
     values = numpy_helper.to_array(weights)
-    assert values.dtype == np.int8, f"expected int8 weights, got {values.dtype}"
     weights.CopyFrom(numpy_helper.from_array(np.clip(-values.astype(np.int16), -127, 127).astype(np.int8),
                                              weights.name))
     onnx.save(model, path)

@@ -54,6 +54,22 @@ def test_worker_outputs_match_a_direct_run_and_skip_unreadable_images(tiny_expor
     finally:
         model.close()
     np.testing.assert_allclose(predictions, expected, atol=1e-6)
+    assert -1 < result["extra_outputs_share"] < 10 and "extra_outputs_ms_p50" in result  # trust outputs timed
+
+
+def test_keep_outputs_prunes_the_trust_branches_and_keeps_the_probabilities(tiny_exports, test_images):
+    import onnxruntime as ort
+
+    from tumorscope.export.onnx_export import keep_outputs
+
+    path = tiny_exports["classifier"]["onnx-int8"]
+    full = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    pruned = ort.InferenceSession(keep_outputs(path, ["probabilities"]), providers=["CPUExecutionProvider"])
+    assert [o.name for o in pruned.get_outputs()] == ["probabilities"] and len(full.get_outputs()) == 4
+    images = np.stack([preprocess(load_image(p), (32, 32)) for p in test_images[:2]])
+    np.testing.assert_array_equal(pruned.run(None, {"image": images})[0], full.run(None, {"image": images})[0])
+    with pytest.raises(ValueError, match="no graph output named nope"):
+        keep_outputs(path, ["nope"])
 
 
 def test_worker_segmenter_saves_probability_maps(tiny_exports, bench_root, tmp_path):

@@ -49,10 +49,29 @@ def test_every_format_is_written_with_its_sidecar(tiny_exports, task, tiny_class
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_int8_onnx_really_has_qdq_nodes(tiny_exports, task):
+def test_int8_onnx_really_runs_integer_convolutions(tiny_exports, task):
     quantized = _onnx_ops(tiny_exports[task]["onnx-int8"])
-    assert {"QuantizeLinear", "DequantizeLinear"} <= quantized
-    assert not {"QuantizeLinear", "DequantizeLinear"} & _onnx_ops(tiny_exports[task]["onnx"])
+    assert "QLinearConv" in quantized and "Conv" not in quantized
+    assert not {"QLinearConv", "QuantizeLinear", "DequantizeLinear"} & _onnx_ops(tiny_exports[task]["onnx"])
+
+
+def test_onnx_qdq_layout_is_available_and_formats_are_validated(tiny_exports, tmp_path):
+    from tumorscope.export.onnx_export import quantize_onnx_int8
+
+    fp32 = tiny_exports["classifier"]["onnx"]
+    spec = load_spec(fp32)
+    images = synthetic_images(8, spec.input_size)
+    with pytest.raises(ValueError, match="unknown ONNX int8 format 'bogus'"):
+        quantize_onnx_int8(fp32, tmp_path / "x.onnx", spec, images, quant_format="bogus")
+    qdq = quantize_onnx_int8(fp32, tmp_path / "qdq.onnx", spec, images, quant_format="qdq")
+    ops = _onnx_ops(qdq)
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops and "QLinearConv" not in ops
+    import onnxruntime as ort
+
+    float_run, qdq_run = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, qdq))
+    expected, got = (s.run(None, {"image": images}) for s in (float_run, qdq_run))
+    assert [o.name for o in qdq_run.get_outputs()] == [o.name for o in float_run.get_outputs()]
+    assert np.abs(got[0] - expected[0]).max() < 0.05  # the probabilities
 
 
 @pytest.mark.parametrize("task", TASKS)

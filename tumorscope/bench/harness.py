@@ -44,7 +44,8 @@ _COMMON = ("format", "status", "source", "size_mb", "load_ms", "first_inference_
            "latency_ms_p90", "throughput_ips", "peak_rss_mb", "n_images")
 ROW_FIELDS = {
     "classifier": (*_COMMON, "accuracy", "accuracy_delta", "agreement", "max_prob_delta", "mean_prob_delta",
-                   "input_check_ms_p50", "input_check_share", "input_check_accepted", "path", "error"),
+                   "input_check_ms_p50", "input_check_share", "input_check_accepted", "extra_outputs_share", "path",
+                   "error"),
     "segmenter": (*_COMMON, "dice", "dice_delta", "parity_dice", "max_prob_delta", "path", "error"),
 }
 """Keys of every row, in column order. ``*_delta`` = format minus Keras (negative: worse than the original)."""
@@ -237,7 +238,8 @@ def _row(task: str, fmt: str, path: Path, source: str, result: dict, measured: d
     row = _empty_row(task, fmt, status="ok", source=source, path=str(path),
                      size_mb=round(path.stat().st_size / 2**20, 3), n_images=len(result["kept"]))
     row |= {k: round(result[k], 3) for k in timing}
-    row |= {k: round(result[k], 5) for k in ("input_check_ms_p50", "input_check_share", "input_check_accepted")
+    row |= {k: round(result[k], 5) for k in ("input_check_ms_p50", "input_check_share", "input_check_accepted",
+                                             "extra_outputs_share")
             if k in result}  # classifier exports with an input check (#13)
     row |= {k: v for k, v in measured.items() if k in ROW_FIELDS[task] and k not in ("format", "path")}
     if fmt == "keras":  # parity with itself, by definition

@@ -22,7 +22,7 @@ _COLUMNS = {
         ("Accuracy", "accuracy", "{:.4f}"), ("Delta pp", "accuracy_delta", "pp"),
         ("Agreement", "agreement", "{:.4f}"), ("Max dprob", "max_prob_delta", "{:.4f}"),
         ("Check ms", "input_check_ms_p50", "{:.3f}"), ("Check %", "input_check_share", "{:.1%}"),
-        ("Accepted", "input_check_accepted", "{:.4f}"),
+        ("Accepted", "input_check_accepted", "{:.4f}"), ("Outputs %", "extra_outputs_share", "{:+.1%}"),
     ),
     "segmenter": (
         ("Dice", "dice", "{:.4f}"), ("Delta", "dice_delta", "{:+.4f}"),

@@ -148,6 +148,45 @@ def _input_check_stats(model: InferenceBackend, images: np.ndarray, features: li
     return {"input_check_ms_p50": cost, "input_check_share": cost / latency_ms, "input_check_accepted": accepted}
 
 
+def _extra_outputs_cost(model: InferenceBackend, path: Path, images: np.ndarray, runs: int,
+                        threads: int | None, rounds: int = 3) -> dict:
+    """What an ONNX classifier's trust outputs (features, class maps, input-check features) cost: batch-1 p50 of
+    the graph with every output and of the same graph pruned to its probabilities (``export.keep_outputs``),
+    timed in alternating rounds in this process; ``extra_outputs_share`` = full / pruned - 1.
+
+    Empty for other models, or where ``onnx`` is not installed (runtime-only installs).
+    """
+    if path.suffix.lower() != ".onnx" or not model.spec.features_name:
+        return {}
+    try:
+        import onnxruntime as ort
+
+        from tumorscope.export.onnx_export import keep_outputs
+
+        pruned = keep_outputs(path, [model.spec.output_name])
+    except ImportError:
+        return {}
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    sessions = {"full": ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]),
+                "pruned": ort.InferenceSession(pruned, options, providers=["CPUExecutionProvider"])}
+    name = sessions["full"].get_inputs()[0].name
+    timings: dict[str, list[float]] = {"full": [], "pruned": []}
+    per_round = max(1, runs // rounds)
+    for session in sessions.values():
+        session.run(None, {name: images[:1]})
+    for r in range(rounds * per_round):
+        for key, session in sessions.items():
+            if r % per_round == 0:
+                session.run(None, {name: images[:1]})  # re-warm after the other graph ran
+            start = time.perf_counter()
+            session.run(None, {name: images[r % len(images)][None]})
+            timings[key].append(time.perf_counter() - start)
+    full, bare = (latency_stats(timings[k])["latency_ms_p50"] for k in ("full", "pruned"))
+    return {"extra_outputs_ms_p50": full - bare, "extra_outputs_share": full / bare - 1}
+
+
 def run_worker(model_path: Path, paths: list[str], out_dir: Path, runs: int = 50, warmup: int = 5,
                threads: int | None = None, batch: int = 16) -> dict:
     """Load, time and run one artifact; write ``predictions.npy`` into ``out_dir`` and return the result.
@@ -170,6 +209,7 @@ def run_worker(model_path: Path, paths: list[str], out_dir: Path, runs: int = 50
         features: list[np.ndarray] = []
         predictions, kept, errors = _predict(model, paths, batch, features)
         result |= _input_check_stats(model, timing_batch, features, runs, result["latency_ms_p50"])
+        result |= _extra_outputs_cost(model, Path(model_path), timing_batch, runs, threads)
     finally:
         model.close()
     np.save(out_dir / PREDICTIONS_FILE, predictions)

@@ -101,6 +101,7 @@ class _Job:
     versions: dict[str, str]
     onnx_calibration: str = "minmax"
     trust: TrustJob | None = None
+    onnx_format: str = "qoperator"
 
     def spec_for(self, fmt: ExportFormat) -> ModelSpec:
         """The source spec plus this artifact's format, source hash and tool versions (and trust outputs)."""
@@ -116,7 +117,7 @@ def _convert(job: _Job, fmt: ExportFormat, spec: ModelSpec, path: Path, work: Pa
         export_onnx(model, spec, path)
     elif fmt.backend == "onnx" and fmt.quantization == "int8":
         quantize_onnx_int8(export_onnx(model, spec, work / "fp32.onnx"), path, spec, job.calibration,
-                           job.onnx_calibration)
+                           job.onnx_calibration, job.onnx_format)
     elif fmt.backend == "tflite":
         export_tflite(model, spec, path, fmt.quantization, job.calibration)
     else:
@@ -245,6 +246,7 @@ def export_model(
     validation_count: int = DEFAULT_COUNT,
     onnx_calibration: str = "minmax",
     trust_count: int = DEFAULT_TRUST_COUNT,
+    onnx_format: str = "qoperator",
 ) -> list[ExportResult]:
     """Export a Keras model (with its ``.spec.json`` sidecar) to the given formats and validate each.
 
@@ -261,6 +263,8 @@ def export_model(
         validation: ``(N, H, W, 3)`` float32 held-out inputs; default ``validation_count`` val-split images.
         onnx_calibration: ONNX Runtime calibration method of ``onnx-int8`` (``minmax``, ``entropy``,
             ``percentile``).
+        onnx_format: graph layout of ``onnx-int8``: ``qoperator`` (integer operators, for CPUs) or ``qdq``
+            (quantize/dequantize pairs, for GPU providers); see ``onnx_export.QUANT_FORMATS``.
         limits: ``{format: {key: limit}}`` overriding the committed ``parity_with_keras`` limits of those
             formats (label-free keys: ``min_agreement``, ``max_prob_delta``, ``min_parity_dice``); None or a
             missing format: the committed limits (``tumorscope/assess/limits.json``).
@@ -297,7 +301,7 @@ def export_model(
         trust_root = resolve_data_root(data_root) if data_root is not None or validation_given is False else None
         trust = _trust_job(original, source, trust_root, calibration, validation, trust_count)
         job = _Job(original, keras_path, out_dir, source, validation, run_batched(original, validation), calibration,
-                   limits, file_sha256(keras_path), tool_versions(), onnx_calibration, trust)
+                   limits, file_sha256(keras_path), tool_versions(), onnx_calibration, trust, onnx_format)
         return [original_row if f.backend == "keras" else _export_one(job, f) for f in chosen]
     finally:
         original.close()

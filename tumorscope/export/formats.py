@@ -46,7 +46,8 @@ class ExportFormat:
 FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat("keras", ".keras", "keras", "none", "the trained Keras original (TensorFlow), not exported"),
     ExportFormat("onnx", ".onnx", "onnx", "none", "ONNX fp32, opset 17, dynamic batch"),
-    ExportFormat("onnx-int8", ".int8.onnx", "onnx", "int8", "ONNX static QDQ int8, per-channel weights"),
+    ExportFormat("onnx-int8", ".int8.onnx", "onnx", "int8",
+                 "ONNX static int8 (integer operators or QDQ), per-channel weights"),
     ExportFormat("tflite", ".tflite", "tflite", "none", "TFLite fp32, batch 1"),
     ExportFormat("tflite-fp16", ".fp16.tflite", "tflite", "fp16", "TFLite float16 weights, batch 1"),
     ExportFormat("tflite-dynamic", ".dynamic.tflite", "tflite", "dynamic", "TFLite dynamic-range int8 weights"),

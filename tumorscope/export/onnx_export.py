@@ -1,4 +1,4 @@
-"""Keras -> ONNX (tf2onnx, opset 17, dynamic batch) and ONNX fp32 -> static QDQ int8 (ONNX Runtime)."""
+"""Keras -> ONNX (tf2onnx, opset 17, dynamic batch) and ONNX fp32 -> static int8 (ONNX Runtime)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 from tumorscope.export.deps import require
 from tumorscope.runtime.spec import SPEC_METADATA_KEY, ModelSpec
 
-__all__ = ["OPSET", "output_names", "CALIBRATION_METHODS", "export_onnx", "quantize_onnx_int8", "set_spec_metadata",
-           "ImageCalibrationReader"]
+__all__ = ["OPSET", "output_names", "CALIBRATION_METHODS", "QUANT_FORMATS", "export_onnx", "quantize_onnx_int8",
+           "set_spec_metadata", "ImageCalibrationReader", "keep_outputs"]
 
 OPSET = 17
 CALIBRATION_FLUSH = 16
@@ -132,17 +132,30 @@ class ImageCalibrationReader:
 CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 """ONNX Runtime calibration methods by CLI name -> ``onnxruntime.quantization.CalibrationMethod`` member."""
 
+QUANT_FORMATS = {"qoperator": ("QOperator", "QUInt8"), "qdq": ("QDQ", "QInt8")}
+"""int8 graph layouts by CLI name -> (``QuantFormat`` member, activation ``QuantType`` member).
+
+``qoperator`` (default) writes the integer operators themselves (QLinearConv, QLinearMatMul, ...) with uint8
+activations: ONNX Runtime's CPU provider runs them as written. ``qdq`` writes float operators between
+QuantizeLinear/DequantizeLinear pairs (int8 activations) and leaves the fusion to the runtime: what
+GPU providers (TensorRT) expect, but ONNX Runtime's CPU provider does not fuse a convolution whose
+quantized output is read twice, so the classifier's extra outputs (input check, class maps) cost it
+about a third of its latency.
+"""
+
 
 def quantize_onnx_int8(
-    fp32_path: str | Path, path: str | Path, spec: ModelSpec, calibration: np.ndarray, method: str = "minmax"
+    fp32_path: str | Path, path: str | Path, spec: ModelSpec, calibration: np.ndarray, method: str = "minmax",
+    quant_format: str = "qoperator",
 ) -> Path:
-    """Static QDQ int8 quantization of an fp32 ONNX model.
+    """Static int8 quantization of an fp32 ONNX model.
 
-    ``quant_pre_process`` (shape inference + graph optimization), then ``quantize_static`` with
-    QInt8 activations and weights, per-channel 7-bit-range weights (``reduce_range``: x86-64 CPUs without
-    VNNI, AVX2 only, multiply u8 x s8 pairs into saturating int16 sums, so full-range weights give results
-    that differ from VNNI and ARM machines; 7-bit weights cannot saturate) and ``method`` calibration (one of
-    ``CALIBRATION_METHODS``; entropy fits the U-Net's activations better than min-max) over ``calibration``
+    ``quant_pre_process`` (shape inference + graph optimization), then ``quantize_static`` in the
+    ``quant_format`` layout (one of ``QUANT_FORMATS``) with int8 per-channel 7-bit-range weights
+    (``reduce_range``: x86-64 CPUs without VNNI, AVX2 only, multiply u8 x s8 pairs into saturating int16
+    sums, so full-range weights give results that differ from VNNI and ARM machines; 7-bit weights cannot
+    saturate) and ``method`` calibration (one of ``CALIBRATION_METHODS``; entropy fits the U-Net's
+    activations better than min-max) over ``calibration``
     (``(N, H, W, 3)`` float32 TRAINING images). Intermediate files live in a temporary directory;
     only ``path`` is written, with ``spec`` in its metadata.
     """
@@ -154,6 +167,9 @@ def quantize_onnx_int8(
         raise ValueError("ONNX int8 quantization needs at least one calibration image")
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"unknown ONNX calibration method {method!r}; choose one of {', '.join(CALIBRATION_METHODS)}")
+    if quant_format not in QUANT_FORMATS:
+        raise ValueError(f"unknown ONNX int8 format {quant_format!r}; choose one of {', '.join(QUANT_FORMATS)}")
+    layout, activations = QUANT_FORMATS[quant_format]
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="tumorscope-onnx-int8-") as work:
         prepared = Path(work) / "prepared.onnx"
@@ -163,8 +179,8 @@ def quantize_onnx_int8(
             str(prepared),
             str(quantized),
             ImageCalibrationReader(calibration, spec.input_name),
-            quant_format=quantization.QuantFormat.QDQ,
-            activation_type=quantization.QuantType.QInt8,
+            quant_format=getattr(quantization.QuantFormat, layout),
+            activation_type=getattr(quantization.QuantType, activations),
             weight_type=quantization.QuantType.QInt8,
             per_channel=True,
             reduce_range=True,
@@ -175,3 +191,35 @@ def quantize_onnx_int8(
     set_spec_metadata(proto, spec)
     onnx.save(proto, str(path))
     return path
+
+
+def keep_outputs(path: str | Path, names: list[str]) -> bytes:
+    """The ONNX model at ``path`` with only the graph outputs ``names`` and the nodes they need, serialized.
+
+    The bench times it beside the full model to measure what the extra (trust) outputs cost.
+    """
+    onnx = require("onnx")
+    model = onnx.load(str(path))
+    graph = model.graph
+    missing = set(names) - {o.name for o in graph.output}
+    if missing:
+        raise ValueError(f"{path}: no graph output named {', '.join(sorted(missing))}")
+    kept_outputs = [type(o).FromString(o.SerializeToString()) for o in graph.output if o.name in names]
+    del graph.output[:]
+    graph.output.extend(kept_outputs)
+    nodes = list(graph.node)
+    producer = {out: i for i, node in enumerate(nodes) for out in node.output}
+    needed, stack = set(), list(names)
+    while stack:
+        index = producer.get(stack.pop())
+        if index is not None and index not in needed:
+            needed.add(index)
+            stack.extend(nodes[index].input)
+    kept_nodes = [type(n).FromString(n.SerializeToString()) for i, n in enumerate(nodes) if i in needed]
+    used = {name for node in kept_nodes for name in node.input}
+    kept_inits = [type(t).FromString(t.SerializeToString()) for t in graph.initializer if t.name in used]
+    del graph.node[:]
+    graph.node.extend(kept_nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(kept_inits)
+    return model.SerializeToString()
