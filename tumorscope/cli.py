@@ -76,14 +76,22 @@ def _verbosity() -> int:
 @click.option("--finetune-epochs", type=int, default=30, show_default=True, help="Phase 2 epochs (block 5 unfrozen).")
 @click.option("--aug-copies", type=int, default=3, show_default=True, help="Augmented copies of the train set.")
 @click.option("--patience", type=int, default=6, show_default=True, help="Early-stopping patience (epochs).")
+@click.option("--learning-rate", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
+@click.option("--attention-weight", type=float, default=0.0, show_default=True,
+              help="Weight of the Grad-CAM pointing loss on training images with an expert tumour mask "
+                   "(BRISC, leak-filtered): teaches the classifier to look at the tumour. 0: off.")
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Warm start from an earlier classifier .keras (then --head-epochs 0 skips phase 1).")
 @_limit_option
-def train_classifier_cmd(data, out_dir, backbone_weights, head_epochs, finetune_epochs, aug_copies, patience, limit):
+def train_classifier_cmd(data, out_dir, backbone_weights, head_epochs, finetune_epochs, aug_copies, patience,
+                         learning_rate, attention_weight, init_from, limit):
     """Train the VGG16 4-class classifier."""
     from tumorscope.training.train import train_classifier
 
     result = train_classifier(_data_root(data), Path(out_dir), backbone_weights, head_epochs=head_epochs,
                               finetune_epochs=finetune_epochs, aug_copies=aug_copies, patience=patience,
-                              limit=limit, verbose=_verbosity())
+                              learning_rate=learning_rate, limit=limit, verbose=_verbosity(),
+                              attention_weight=attention_weight, init_from=Path(init_from) if init_from else None)
     _echo_trained(result)
 
 
@@ -368,11 +376,14 @@ def _export_formats_help() -> str:
               help="Segmenter: least mean Dice between the Keras and the exported masks [default: per format].")
 @click.option("--onnx-calibration", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
               show_default=True, help="ONNX Runtime calibration method of onnx-int8.")
+@click.option("--onnx-format", type=click.Choice(["qoperator", "qdq"]), default="qoperator", show_default=True,
+              help="Graph layout of onnx-int8: integer operators (fastest on CPUs) or quantize/dequantize pairs "
+                   "(for GPU providers such as TensorRT).")
 @click.option("--trust-count", type=click.IntRange(min=0), default=2000, show_default=True,
               help="Classifier: TRAINING images the input check (not-a-brain-MRI detector) is fitted on; the "
                    "artifacts also get features and class-map outputs. 0: probabilities only, no input check.")
 def export_cmd(model_path, formats, out_dir, data, calibration_count, validation_count, min_agreement,
-               max_prob_delta, min_dice, onnx_calibration, trust_count):
+               max_prob_delta, min_dice, onnx_calibration, onnx_format, trust_count):
     """Export a Keras model to ONNX / TFLite (fp32 and quantized), each validated against the original.
 
     Exit code 0 when every format passed, 1 when any failed (nothing written for it), 2 on bad input.
@@ -395,7 +406,7 @@ def export_cmd(model_path, formats, out_dir, data, calibration_count, validation
         results = export_model(model_path, chosen, out_dir=out_dir, data_root=_data_root(data),
                                limits=limits, calibration_count=calibration_count,
                                validation_count=validation_count, onnx_calibration=onnx_calibration,
-                               trust_count=trust_count)
+                               trust_count=trust_count, onnx_format=onnx_format)
     click.echo(results_table(results))
     written = [r.path.name for r in results if r.passed and r.format != "keras"]
     click.echo(f"wrote {len(written)} artifacts (each + .spec.json) to {out_dir}: {', '.join(written) or 'none'}. "

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "classifier_tumor_masks",
     "CLASS_NAMES",
     "DATA_ENV",
     "CLASSIFICATION_SPLITS",
@@ -323,3 +324,22 @@ def segmentation_items(root: Path, split: str) -> list[SplitItem]:
     if missing:
         raise FileNotFoundError(f"{len(missing)} files of split {split!r} are missing, e.g. {missing[0]}")
     return items
+
+
+def classifier_tumor_masks(root: Path, items: list[SplitItem]) -> list[SplitItem]:
+    """``items`` (classifier images) with the expert tumour mask of each that has one, else ``mask=None``.
+
+    The masks are BRISC's: a BRISC tumour image re-publishes a Nickparvar image (``segmentation.csv`` column
+    ``nickparvar``) at the same framing, so its mask fits the classifier's image when both are resized to the
+    model input. Only masks of the segmenter's leak-filtered ``brisc-train`` split are used, so nothing of a
+    Figshare val/test patient (where the pointing game is scored) guides training.
+    """
+    allowed = set(load_split("segmenter", "brisc-train"))
+    by_copy = {f"brain-tumor-mri/{r['nickparvar']}": root / BRISC / r["mask"]
+               for r in _read_csv(root / BRISC / "segmentation.csv")
+               if r["nickparvar"] and f"{BRISC}/{r['file']}" in allowed}
+    out = []
+    for item in items:
+        mask = by_copy.get(item.image.relative_to(root).as_posix()) if item.image.is_relative_to(root) else None
+        out.append(SplitItem(item.image, item.label, mask))
+    return out

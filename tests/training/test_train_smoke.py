@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
@@ -33,6 +35,24 @@ def test_classifier_training_smoke_on_real_images(data_root, tmp_path):
     # Rerunning resumes: both phases are complete, so no epoch runs again.
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and "0 epochs" in again.output
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_attention_guided_fine_tune_from_the_shipped_classifier(data_root, tmp_path):
+    shipped = Path(__file__).resolve().parents[2] / "models" / "classifier.keras"
+    out = tmp_path / "guided"
+    args = ["train", "classifier", "--data", str(data_root), "--out", str(out), "--init-from", str(shipped),
+            "--head-epochs", "0", "--finetune-epochs", "1", "--aug-copies", "1", "--limit", "48",
+            "--attention-weight", "0.3", "--learning-rate", "3e-5"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["epochs"] == 1 and summary["attention_weight"] == 0.3 and summary["n_attention_masks"] > 0
+    assert summary["init_from"] == str(shipped) and not (out / "phase1_history.csv").exists()
+    assert "pointing_loss" in (out / "phase2_history.csv").read_text().splitlines()[0]
+    cells = np.load(out / "cache" / "features_1_cells.npy")
+    assert cells.shape == (48, 8, 8) and 0 < cells.any(axis=(1, 2)).sum() == summary["n_attention_masks"]
 
 
 @pytest.mark.realdata

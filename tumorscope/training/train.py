@@ -3,7 +3,8 @@
 Classifier: VGG16 blocks 1-4 stay frozen in both phases, so their output is computed once per
 augmented copy of the training set and cached (``features_<k>.npy``); the trainable tail
 (block 5 + head) then trains on the cache, one random copy per image per epoch. The result is
-the same Keras model the plain recipe trains, at a fraction of the CPU time.
+the same Keras model the plain recipe trains, at a fraction of the CPU time. With an attention weight, the
+tail also learns to point its Grad-CAM map at expert tumour masks (``training.attention``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,18 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tumorscope.datasets import BRISC, CLASS_NAMES, SEED, SplitItem, classification_items, segmentation_items
+from tumorscope.datasets import (
+    BRISC,
+    CLASS_NAMES,
+    SEED,
+    SplitItem,
+    classification_items,
+    classifier_tumor_masks,
+    segmentation_items,
+)
 from tumorscope.runtime.preprocess import scale_pixels
 from tumorscope.runtime.spec import ModelSpec, save_spec
+from tumorscope.training.attention import AttentionGuidedTail, tumor_cells
 from tumorscope.training.data import augment, load_images, load_masks, random_affine
 from tumorscope.training.models import (
     FINE_TUNE_LAYERS,
@@ -94,13 +104,14 @@ def source_balanced_weights(items: list[SplitItem]) -> np.ndarray:
 class _CachedFeatures(keras.utils.PyDataset):
     """Batches of cached block-4 features, one random augmented copy per image and epoch.
 
-    Each epoch draws ``N`` items with replacement, with probability proportional to ``weights``.
+    Each epoch draws ``N`` items with replacement, with probability proportional to ``weights``. With
+    ``cells`` (one ``(N, h, w)`` array of tumour cells per copy) the targets are ``(labels, cells)``.
     """
 
     def __init__(self, features: list[np.ndarray], labels: np.ndarray, batch_size: int, seed: int,
-                 weights: np.ndarray):
+                 weights: np.ndarray, cells: list[np.ndarray] | None = None):
         super().__init__()
-        self.features, self.labels, self.batch_size = features, labels, batch_size
+        self.features, self.labels, self.batch_size, self.cells = features, labels, batch_size, cells
         self.probabilities = weights / weights.sum()
         self.rng = np.random.default_rng(seed)
         self.on_epoch_end()
@@ -115,7 +126,9 @@ class _CachedFeatures(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         x = np.stack([self.features[self.copy[r]][r] for r in rows]).astype(np.float32)
-        return x, self.labels[rows]
+        if self.cells is None:
+            return x, self.labels[rows]
+        return x, (self.labels[rows], np.stack([self.cells[self.copy[r]][r] for r in rows]))
 
 
 def _split_vgg(model: keras.Model, cut: str = "block4_pool") -> tuple[keras.Model, keras.Model]:
@@ -137,16 +150,26 @@ def _split_vgg(model: keras.Model, cut: str = "block4_pool") -> tuple[keras.Mode
     return stem, keras.Model(tail_in, y, name="tail")
 
 
-def _cache_features(stem: keras.Model, images: np.ndarray, path: Path, rng: np.random.Generator | None) -> np.ndarray:
-    """Stem output for ``images`` (augmented with ``rng``, clean when None), cached as float16 .npy."""
-    if path.is_file():
+def _cache_features(stem: keras.Model, images: np.ndarray, path: Path, rng: np.random.Generator | None,
+                    masks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Stem output for ``images`` (augmented with ``rng``, clean when None), cached as float16 .npy.
+
+    With ``masks`` (``(N, H, W)``, flipped with their images) also the tumour cells at the stem's output grid
+    (``attention.tumor_cells``), cached beside as ``<stem>_cells.npy``; else None.
+    """
+    cells_path = path.with_name(f"{path.stem}_cells.npy")
+    if path.is_file() and (masks is None or cells_path.is_file()):
         cached = np.load(path, mmap_mode="r")
         if cached.shape[0] == len(images):
-            return cached
-    x = scale_pixels(images) if rng is None else augment(images, rng)[0]
+            return cached, None if masks is None else np.load(cells_path)
+    x, masks = (scale_pixels(images), masks) if rng is None else augment(images, rng, masks)
     features = stem.predict(x, batch_size=64, verbose=0).astype(np.float16)
     np.save(path, features)
-    return features
+    if masks is None:
+        return features, None
+    cells = tumor_cells(masks, features.shape[1:3])
+    np.save(cells_path, cells)
+    return features, cells
 
 
 def _callbacks(out: Path, tag: str, monitor: str, patience: int) -> list[keras.callbacks.Callback]:
@@ -191,6 +214,8 @@ def train_classifier(
     limit: int | None = None,
     seed: int = SEED,
     verbose: int = 2,
+    attention_weight: float = 0.0,
+    init_from: Path | None = None,
 ) -> TrainResult:
     """Train the VGG16 classifier in two phases (head only, then block 5 + head) and save it.
 
@@ -200,6 +225,9 @@ def train_classifier(
     Args:
         aug_copies: augmented copies of the training set cached besides the clean one.
         limit: use at most this many train and val images (smoke runs).
+        attention_weight: weight of the Grad-CAM pointing loss (``training.attention``) on the training
+            images that have an expert tumour mask (``datasets.classifier_tumor_masks``); 0: cross-entropy only.
+        init_from: warm start from an earlier classifier (``.keras``); a phase with 0 epochs is skipped.
     """
     started = time.time()
     keras.utils.set_random_seed(seed)
@@ -209,30 +237,43 @@ def train_classifier(
     val_items = _subset(classification_items(data_root, "val"), limit, seed)
     y_train = np.array([i.label for i in train_items], dtype=np.int64)
     y_val = np.array([i.label for i in val_items], dtype=np.int64)
+    masks = None
+    if attention_weight > 0:
+        train_items = classifier_tumor_masks(data_root, train_items)
+        masks = load_masks(train_items, input_size)
 
-    model = build_classifier(len(CLASS_NAMES), input_size, backbone_weights)
+    model = build_classifier(len(CLASS_NAMES), input_size, None if init_from else backbone_weights)
+    if init_from is not None:
+        model.set_weights(keras.models.load_model(init_from, compile=False).get_weights())
     stem, tail = _split_vgg(model)
     train_images = load_images(train_items, input_size)
     rng = np.random.default_rng(seed)
-    copies = [_cache_features(stem, train_images, out / "cache" / "features_0.npy", None)]
+    copies = [_cache_features(stem, train_images, out / "cache" / "features_0.npy", None, masks)]
     for k in range(1, aug_copies + 1):
-        copies.append(_cache_features(stem, train_images, out / "cache" / f"features_{k}.npy", rng))
+        copies.append(_cache_features(stem, train_images, out / "cache" / f"features_{k}.npy", rng, masks))
     del train_images
-    val_x = _cache_features(stem, load_images(val_items, input_size), out / "cache" / "features_val.npy", None)
+    val_x, _ = _cache_features(stem, load_images(val_items, input_size), out / "cache" / "features_val.npy", None)
     val_data = (np.asarray(val_x, dtype=np.float32), y_val)
-    train_data = _CachedFeatures(copies, y_train, batch_size, seed, source_balanced_weights(train_items))
+    cells = [c for _, c in copies] if masks is not None else None
+    train_data = _CachedFeatures([f for f, _ in copies], y_train, batch_size, seed,
+                                 source_balanced_weights(train_items), cells)
+    trained = AttentionGuidedTail(tail, attention_weight) if masks is not None else tail
 
     epochs_run = 0
     for tag, epochs, trainable in (("phase1", head_epochs, ()), ("phase2", finetune_epochs, FINE_TUNE_LAYERS)):
         for layer in model.get_layer("vgg16").layers:
             layer.trainable = layer.name in trainable
         tail.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        if trained is not tail:
+            trained.compile(keras.optimizers.Adam(learning_rate))
         done = out / f"{tag}.weights.h5"
         if done.is_file():
             tail.load_weights(done)
             continue
-        history = tail.fit(train_data, validation_data=val_data, epochs=epochs, verbose=verbose,
-                           callbacks=_callbacks(out, tag, "val_accuracy", patience))
+        if epochs == 0:
+            continue
+        history = trained.fit(train_data, validation_data=val_data, epochs=epochs, verbose=verbose,
+                              callbacks=_callbacks(out, tag, "val_accuracy", patience))
         epochs_run += len(history.epoch)
         tail.save_weights(done)
     best = float(tail.evaluate(*val_data, verbose=0)[1])
@@ -240,7 +281,9 @@ def train_classifier(
                      versions=library_versions())
     summary = {"task": "classifier", "seed": seed, "n_train": len(train_items), "n_val": len(val_items),
                "epochs": epochs_run, "val_accuracy": best, "aug_copies": aug_copies, "batch_size": batch_size,
-               "learning_rate": learning_rate, "versions": spec.versions}
+               "learning_rate": learning_rate, "attention_weight": attention_weight,
+               "n_attention_masks": 0 if masks is None else int(sum(i.mask is not None for i in train_items)),
+               "init_from": str(init_from) if init_from else None, "versions": spec.versions}
     path = _finish(model, spec, out, summary, started)
     return TrainResult(path, out, epochs_run, best, "val_accuracy", time.time() - started)
 
