@@ -4,11 +4,13 @@
 # (scripts/compare_predictions.py: same labels, probabilities within its cross-platform tolerance, mask Dice >= 0.98),
 # then the per-image latency of both (median of the `timings_ms` of predict, one worker).
 #
-# Usage: scripts/check_gpu.sh [--images N] [--data DIR] [--venv DIR] [--wheel FILE]
+# Usage: scripts/check_gpu.sh [--images N] [--data DIR] [--venv DIR] [--wheel FILE] [--model-dir DIR]
 # Env:   TUMORSCOPE_DATA (data root; default ../shared/data), PYTHON (default python3).
 # Online (default): needs PyPI (onnxruntime-gpu and its nvidia-* CUDA/cuDNN wheels; the venv is kept for the next
 # run). Offline: --wheel FILE installs that onnxruntime-gpu wheel with no index into a venv that sees $PYTHON's
 # site-packages, whose numpy/OpenCV/click/setuptools and CUDA/cuDNN (nvidia-* wheels, e.g. PyTorch's) it uses.
+# --model-dir (default models/): the shipped .int8.onnx files use integer operators (QLinearConv), which the CUDA
+# provider leaves on the CPU; export the QDQ layout for the GPU first (README: GPU) and pass its folder.
 # Exit code 0 only when the GPU really ran (no CPU fallback) and every check passed.
 # For research and education only - not for clinical diagnosis.
 set -euo pipefail
@@ -19,9 +21,10 @@ PYTHON=${PYTHON:-python3}
 VENV=$REPO/.cache/gpu-venv
 N=100
 WHEEL=
+MODELS=$REPO/models
 PROB_TOL=0.1
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 die() { echo "FAIL: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -29,6 +32,7 @@ while [ $# -gt 0 ]; do
         --data) DATA=$2; shift 2 ;;
         --venv) VENV=$2; shift 2 ;;
         --wheel) WHEEL=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
+        --model-dir) MODELS=$(cd "$2" && pwd); shift 2 ;;
         -h|--help) usage 0 ;;
         *) usage 2 ;;
     esac
@@ -77,11 +81,11 @@ GPU=(--provider CUDAExecutionProvider --provider CPUExecutionProvider)
 for side in cpu gpu; do
     extra=(); [ "$side" = gpu ] && extra=("${GPU[@]}")
     # warm-up run (CUDA context, cuDNN autotuning), then the measured one with a single worker
-    "$VENV/bin/tumorscope" predict --model-dir "$REPO/models" --workers 1 --json "${extra[@]}" "${IMAGES[@]:0:4}" >/dev/null
-    "$VENV/bin/tumorscope" predict --model-dir "$REPO/models" --workers 1 --json "${extra[@]}" "${IMAGES[@]}" \
+    "$VENV/bin/tumorscope" predict --model-dir "$MODELS" --workers 1 --json "${extra[@]}" "${IMAGES[@]:0:4}" >/dev/null
+    "$VENV/bin/tumorscope" predict --model-dir "$MODELS" --workers 1 --json "${extra[@]}" "${IMAGES[@]}" \
         > "$OUT/$side/predict.onnx.json" 2> "$OUT/$side/stderr.txt" || true
     if grep -q "not available" "$OUT/$side/stderr.txt"; then cat "$OUT/$side/stderr.txt" >&2; die "CUDA fell back to CPU"; fi
-    "$PY" "$REPO/scripts/dump_masks.py" --backend onnx --model-dir "$REPO/models" --out "$OUT/$side/masks.onnx.npz" \
+    "$PY" "$REPO/scripts/dump_masks.py" --backend onnx --model-dir "$MODELS" --out "$OUT/$side/masks.onnx.npz" \
         "${extra[@]}" "${IMAGES[@]}"
 done
 
