@@ -136,11 +136,11 @@ def _input_check_stats(model: InferenceBackend, images: np.ndarray, features: li
     run_outputs = getattr(model, "run_outputs", None)
     if check is None or run_outputs is None or not features:
         return {}
-    one = run_outputs(images[:1])[model.spec.check_output]
     timings = []
-    for _ in range(runs):
+    for i in range(runs):  # right after an inference, as in predict (the backend's threads are still awake)
+        one = run_outputs(images[i % len(images)][None])[model.spec.check_output]
         start = time.perf_counter()
-        check.check_inputs(one, images[:1])
+        check.check_inputs(one, images[i % len(images)][None])
         timings.append(time.perf_counter() - start)
     cost = latency_stats(timings)["latency_ms_p50"]
     results = check.check(np.concatenate([f for f, _ in features]), np.concatenate([s for _, s in features]))
@@ -152,7 +152,8 @@ def _extra_outputs_cost(model: InferenceBackend, path: Path, images: np.ndarray,
                         threads: int | None, rounds: int = 3) -> dict:
     """What an ONNX classifier's trust outputs (features, class maps, input-check features) cost: batch-1 p50 of
     the graph with every output and of the same graph pruned to its probabilities (``export.keep_outputs``),
-    timed in alternating rounds in this process; ``extra_outputs_share`` = full / pruned - 1.
+    timed in alternating blocks of runs in this process (a warm-up run opens each block, so one session's
+    spinning threads do not land in the other's timings); ``extra_outputs_share`` = full / pruned - 1.
 
     Empty for other models, or where ``onnx`` is not installed (runtime-only installs).
     """
@@ -174,15 +175,13 @@ def _extra_outputs_cost(model: InferenceBackend, path: Path, images: np.ndarray,
     name = sessions["full"].get_inputs()[0].name
     timings: dict[str, list[float]] = {"full": [], "pruned": []}
     per_round = max(1, runs // rounds)
-    for session in sessions.values():
-        session.run(None, {name: images[:1]})
-    for r in range(rounds * per_round):
+    for _ in range(rounds):
         for key, session in sessions.items():
-            if r % per_round == 0:
-                session.run(None, {name: images[:1]})  # re-warm after the other graph ran
-            start = time.perf_counter()
-            session.run(None, {name: images[r % len(images)][None]})
-            timings[key].append(time.perf_counter() - start)
+            session.run(None, {name: images[:1]})  # re-warm after the other graph ran
+            for i in range(per_round):
+                start = time.perf_counter()
+                session.run(None, {name: images[i % len(images)][None]})
+                timings[key].append(time.perf_counter() - start)
     full, bare = (latency_stats(timings[k])["latency_ms_p50"] for k in ("full", "pruned"))
     return {"extra_outputs_ms_p50": full - bare, "extra_outputs_share": full / bare - 1}
 
