@@ -1,11 +1,14 @@
-"""Average the weights of segmenter checkpoints of one architecture (stochastic weight averaging, Izmailov et al.,
+"""Average the weights of checkpoints of one architecture (stochastic weight averaging, Izmailov et al.,
 UAI 2018; "model soups", Wortsman et al., ICML 2022) into one Keras model with its spec.
 
     python scripts/average_weights.py runs/seg-v6/epochs/epoch_0*.weights.h5 --out runs/seg-swa/segmenter.keras
+    python scripts/average_weights.py runs/cls-guided/classifier.keras old/classifier.keras --mix 0.85 0.15 \
+        --task classifier --out runs/cls-mix/classifier.keras
 
-Inputs are ``.keras`` models or ``.weights.h5`` checkpoints of ``build_segmenter()`` (default width and depth);
-``--mix`` gives each input's share (default equal shares). Batch-norm statistics are averaged like the weights.
-The output gets the segmenter spec; score it with ``tumorscope evaluate segmenter --model OUT``.
+Inputs are ``.keras`` models or ``.weights.h5`` checkpoints of ``build_segmenter()`` (default width and depth) or,
+with ``--task classifier``, ``build_classifier()`` (128x128); ``--mix`` gives each input's share (default equal
+shares). Batch-norm statistics are averaged like the weights. The output gets the task's spec; score it with
+``tumorscope evaluate TASK --model OUT``.
 For research and education only - not for clinical diagnosis.
 """
 
@@ -23,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("inputs", type=Path, nargs="+", help=".keras models or .weights.h5 checkpoints")
     parser.add_argument("--out", type=Path, required=True, help="the averaged .keras model")
     parser.add_argument("--mix", type=float, nargs="*", default=None, help="one share per input (normalized)")
+    parser.add_argument("--task", choices=("segmenter", "classifier"), default="segmenter")
     args = parser.parse_args(argv)
     if args.mix is not None and len(args.mix) != len(args.inputs):
         print(f"FAIL: {len(args.mix)} --mix shares for {len(args.inputs)} inputs; give one per input", file=sys.stderr)
@@ -36,10 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from tumorscope.runtime.spec import save_spec
-    from tumorscope.training.models import build_segmenter
-    from tumorscope.training.train import save_for_inference, segmenter_spec
+    from tumorscope.datasets import CLASS_NAMES
+    from tumorscope.training.models import build_classifier, build_segmenter
+    from tumorscope.training.train import classifier_spec, save_for_inference, segmenter_spec
 
-    model = build_segmenter()
+    if args.task == "classifier":
+        model, spec_of = build_classifier(len(CLASS_NAMES)), classifier_spec
+    else:
+        model, spec_of = build_segmenter(), segmenter_spec
     shares = np.array(args.mix if args.mix is not None else [1.0] * len(args.inputs), dtype=np.float64)
     shares = shares / shares.sum()
     total = None
@@ -54,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     model.set_weights([t.astype(np.float32) for t in total])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_for_inference(model, args.out)
-    save_spec(segmenter_spec(model.input_shape[1:3]), args.out)
+    save_spec(spec_of(model.input_shape[1:3]), args.out)
     print(f"wrote {args.out}: the average of {len(args.inputs)} checkpoints (shares "
           f"{', '.join(f'{s:.3f}' for s in shares)})")
     print(DISCLAIMER)

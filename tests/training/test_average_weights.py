@@ -1,4 +1,4 @@
-"""scripts/average_weights.py: the weighted mean of segmenter checkpoints, saved with the segmenter spec."""
+"""scripts/average_weights.py: the weighted mean of checkpoints, saved with the task's spec."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from tumorscope.runtime.spec import load_spec  # noqa: E402
-from tumorscope.training.models import build_segmenter  # noqa: E402
+from tumorscope.training.models import build_classifier, build_segmenter  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "average_weights.py"
 
@@ -35,6 +35,22 @@ def test_weighted_average_of_a_checkpoint_and_a_model(tmp_path):
     for got, a, b in zip(averaged, first.get_weights(), second.get_weights(), strict=True):
         assert np.allclose(got, 0.25 * a + 0.75 * b, atol=1e-6)
     assert load_spec(out).task == "segmenter" and load_spec(out).output_name == "mask"
+
+
+def test_classifier_soup_keeps_the_classifier_contract(tmp_path):
+    keras.utils.set_random_seed(2)
+    first, second = build_classifier(), build_classifier()
+    first.save(tmp_path / "guided.keras")
+    second.save(tmp_path / "previous.keras")
+    out = tmp_path / "mix" / "classifier.keras"
+    assert _script().main([str(tmp_path / "guided.keras"), str(tmp_path / "previous.keras"), "--mix", "0.85", "0.15",
+                           "--task", "classifier", "--out", str(out)]) == 0
+    averaged = keras.models.load_model(out, compile=False)
+    for got, a, b in zip(averaged.get_weights(), first.get_weights(), second.get_weights(), strict=True):
+        assert np.allclose(got, 0.85 * a + 0.15 * b, atol=1e-6)
+    spec = load_spec(out)
+    assert spec.task == "classifier" and spec.output_name == "probabilities" and spec.input_size == (128, 128)
+    assert spec.labels == ("glioma", "meningioma", "notumor", "pituitary")
 
 
 def test_mismatched_shares_and_missing_inputs_are_one_line_errors(tmp_path, capsys):

@@ -40,7 +40,7 @@ from tumorscope.training.models import (
 )
 
 __all__ = ["TrainResult", "train_classifier", "train_segmenter", "save_for_inference", "library_versions",
-           "source_balanced_weights", "segmenter_spec", "TUMOR_FREE_SHARE"]
+           "source_balanced_weights", "classifier_spec", "segmenter_spec", "TUMOR_FREE_SHARE"]
 
 TUMOR_FREE_SHARE = 0.2
 """Share of each segmenter training batch drawn from tumour-free slices (empty masks)."""
@@ -64,6 +64,12 @@ def library_versions() -> dict[str, str]:
 
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
             "numpy": np.__version__}
+
+
+def classifier_spec(input_size: tuple[int, int]) -> ModelSpec:
+    """The spec of a trained classifier (``build_classifier``'s contract), with this machine's library versions."""
+    return ModelSpec(task="classifier", input_size=tuple(input_size), labels=CLASS_NAMES,
+                     output_name="probabilities", versions=library_versions())
 
 
 def segmenter_spec(input_size: tuple[int, int]) -> ModelSpec:
@@ -277,8 +283,7 @@ def train_classifier(
         epochs_run += len(history.epoch)
         tail.save_weights(done)
     best = float(tail.evaluate(*val_data, verbose=0)[1])
-    spec = ModelSpec(task="classifier", input_size=input_size, labels=CLASS_NAMES, output_name="probabilities",
-                     versions=library_versions())
+    spec = classifier_spec(input_size)
     summary = {"task": "classifier", "seed": seed, "n_train": len(train_items), "n_val": len(val_items),
                "epochs": epochs_run, "val_accuracy": best, "aug_copies": aug_copies, "batch_size": batch_size,
                "learning_rate": learning_rate, "attention_weight": attention_weight,
