@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import numpy as np
 
-    from tumorscope.runtime.spec import save_spec
     from tumorscope.datasets import CLASS_NAMES
+    from tumorscope.runtime.spec import save_spec
     from tumorscope.training.models import build_classifier, build_segmenter
     from tumorscope.training.train import classifier_spec, save_for_inference, segmenter_spec
 
