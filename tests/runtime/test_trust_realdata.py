@@ -24,7 +24,7 @@ MIN_OOD_FLAGGED = 0.95
 MAX_TEST_FLAGGED = 0.01
 MAX_INDEP_FLAGGED = 0.05
 MAX_VAL_FLAGGED = 0.01  # the threshold is set at <= 0.5 % of val on the full split (LiteRT scores 300 of them)
-MIN_POINTING = 0.20  # measured 0.25 LiteRT on 100 slices, 0.28 ONNX on 500 (random 0.06); target 0.80 NOT met
+MIN_POINTING = 0.70  # measured 0.75 LiteRT on 100 slices, 0.776 ONNX on 500 (random 0.06); target 0.80 NOT met
 
 pytestmark = pytest.mark.realdata
 
