@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 
 __all__ = [
-    "classifier_tumor_masks",
     "CLASS_NAMES",
     "DATA_ENV",
     "CLASSIFICATION_SPLITS",
@@ -36,6 +35,7 @@ __all__ = [
     "load_split",
     "classification_items",
     "segmentation_items",
+    "classifier_tumor_masks",
     "make_classification_splits",
     "make_segmentation_splits",
     "thumbnail_vector",
@@ -338,8 +338,4 @@ def classifier_tumor_masks(root: Path, items: list[SplitItem]) -> list[SplitItem
     by_copy = {f"brain-tumor-mri/{r['nickparvar']}": root / BRISC / r["mask"]
                for r in _read_csv(root / BRISC / "segmentation.csv")
                if r["nickparvar"] and f"{BRISC}/{r['file']}" in allowed}
-    out = []
-    for item in items:
-        mask = by_copy.get(item.image.relative_to(root).as_posix()) if item.image.is_relative_to(root) else None
-        out.append(SplitItem(item.image, item.label, mask))
-    return out
+    return [SplitItem(i.image, i.label, by_copy.get(i.image.relative_to(root).as_posix())) for i in items]

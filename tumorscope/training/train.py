@@ -178,6 +178,14 @@ def _cache_features(stem: keras.Model, images: np.ndarray, path: Path, rng: np.r
     return features, cells
 
 
+def _warm_start(model: keras.Model, source: Path) -> None:
+    """Load an earlier run's weights into ``model`` (same architecture): a ``.keras`` model or a ``.weights.h5``."""
+    if source.suffix == ".keras":
+        model.set_weights(keras.models.load_model(source, compile=False).get_weights())
+    else:
+        model.load_weights(source)
+
+
 def _callbacks(out: Path, tag: str, monitor: str, patience: int) -> list[keras.callbacks.Callback]:
     return [
         keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience, restore_best_weights=True),
@@ -233,7 +241,8 @@ def train_classifier(
         limit: use at most this many train and val images (smoke runs).
         attention_weight: weight of the Grad-CAM pointing loss (``training.attention``) on the training
             images that have an expert tumour mask (``datasets.classifier_tumor_masks``); 0: cross-entropy only.
-        init_from: warm start from an earlier classifier (``.keras``); a phase with 0 epochs is skipped.
+        init_from: warm start from an earlier classifier (``.keras``, or ``.weights.h5`` of the whole model); a
+            phase with 0 epochs is skipped.
     """
     started = time.time()
     keras.utils.set_random_seed(seed)
@@ -250,7 +259,7 @@ def train_classifier(
 
     model = build_classifier(len(CLASS_NAMES), input_size, None if init_from else backbone_weights)
     if init_from is not None:
-        model.set_weights(keras.models.load_model(init_from, compile=False).get_weights())
+        _warm_start(model, Path(init_from))
     stem, tail = _split_vgg(model)
     train_images = load_images(train_items, input_size)
     rng = np.random.default_rng(seed)
@@ -378,11 +387,7 @@ def train_segmenter(
                 load_masks(val_items, input_size)[..., None].astype(np.float32))
     model = build_segmenter(input_size, base_filters, depth, encoder, backbone_weights)
     if init_from is not None:
-        source = Path(init_from)
-        if source.suffix == ".keras":
-            model.set_weights(keras.models.load_model(source, compile=False).get_weights())
-        else:
-            model.load_weights(source)
+        _warm_start(model, Path(init_from))
     model.compile(keras.optimizers.Adam(learning_rate), segmenter_loss(presence_weight),
                   metrics=[keras.metrics.MeanMetricWrapper(hard_dice, name="dice")])
     (out / "epochs").mkdir(exist_ok=True)
