@@ -18,16 +18,11 @@ import sys
 from pathlib import Path
 
 from tumorscope import DISCLAIMER
+from tumorscope.assess.items import pick_evenly
 from tumorscope.datasets import resolve_data_root
+from tumorscope.evaluation.evaluate import evaluate
 from tumorscope.runtime import BackendOptions, Classifier, Pipeline, load_image, model_files
-from tumorscope.trust.measure import (
-    consistency,
-    flag_rates,
-    independent_tumor_free,
-    input_check_cost,
-    pointing_game,
-    spread,
-)
+from tumorscope.trust.measure import consistency, flag_rates, independent_tumor_free, input_check_cost
 from tumorscope.trust.oodset import write_ood_images
 
 
@@ -58,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
             splits = ("test",) if "val" in skip else ("test", "val")
             report["flag_rates"] = flag_rates(classifier, root, args.limit, splits)
         if "pointing" not in skip:
-            report["pointing_game"] = pointing_game(classifier, root, "test", args.pointing_count)
+            figshare = evaluate("classifier", files["classifier"], root, "figshare-test", args.pointing_count,
+                                options)
+            report["pointing_game"] = figshare.result["pointing_game"] | {"split": "figshare-test"}
         if "cost" not in skip:
-            image = load_image(spread(sorted((root / "brain-tumor-mri" / "Testing" / "glioma").glob("*.jpg")), 1)[0])
+            gliomas = sorted((root / "brain-tumor-mri" / "Testing" / "glioma").glob("*.jpg"))
+            image = load_image(pick_evenly(gliomas, 1)[0])
             report["cost"] = input_check_cost(classifier, image)
             if args.baseline_model_dir:
                 baseline = model_files(args.baseline_model_dir, args.backend)["classifier"]
@@ -72,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         with Pipeline.from_model_dir(args.model_dir, args.backend, options) as pipeline:
             report["consistency"] = [consistency(pipeline, root, "test", args.limit)]
             name, paths = independent_tumor_free(root)
-            row = consistency(pipeline, root, paths=spread(paths, args.limit))
+            row = consistency(pipeline, root, paths=pick_evenly(paths, args.limit))
             report["consistency"].append(row | {"set": name})
     text = json.dumps(report, indent=2)
     print(text)

@@ -135,8 +135,9 @@ def train_segmenter_cmd(data, out_dir, base_filters, depth, encoder, backbone_we
               help=".keras (needs TensorFlow), .onnx or .tflite model with its .spec.json.")
 @_data_option
 @click.option("--split", default="test", show_default=True,
-              help="Committed split: test, val, train; classifier also test-dedup and notumor-indep (specificity); "
-                   "segmenter also brisc-test (per-plane Dice) and the tumour-free notumor-official / notumor-indep.")
+              help="Committed split: test, val, train; classifier also test-dedup, notumor-indep (specificity) "
+                   "and figshare-val / figshare-test (Figshare slices: accuracy and the pointing game); segmenter "
+                   "also brisc-test (per-plane Dice) and the tumour-free notumor-official / notumor-indep.")
 @click.option("--limit", type=int, default=None, help="Evaluate at most N images, evenly spaced over the split.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
               help="Write metrics.json, report.md and PNG plots into this folder.")

@@ -27,6 +27,9 @@ __all__ = [
     "CLASS_NAMES",
     "DATA_ENV",
     "CLASSIFICATION_SPLITS",
+    "POINTING_SPLITS",
+    "FIGSHARE_TUMOR_TYPES",
+    "figshare_labels",
     "SEGMENTATION_SPLITS",
     "SplitItem",
     "resolve_data_root",
@@ -46,6 +49,11 @@ __all__ = [
 CLASS_NAMES = ("glioma", "meningioma", "notumor", "pituitary")
 DATA_ENV = "TUMORSCOPE_DATA"
 CLASSIFICATION_SPLITS = ("train", "val", "test", "test-dedup", "notumor-indep")
+POINTING_SPLITS = ("figshare-val", "figshare-test")
+"""Classifier splits of the Figshare slices of the segmenter's val / test patient blocks, labelled with their
+tumour type and carrying their expert mask: where the pointing game is scored (``assess.pointing``)."""
+FIGSHARE_TUMOR_TYPES = {1: "meningioma", 2: "glioma", 3: "pituitary"}
+"""``brain-tumor-seg/labels.csv`` label -> class name."""
 FIGSHARE_SPLITS = ("train", "val", "test")
 """Segmenter splits of Figshare slice ids (contiguous patient blocks)."""
 SEGMENTATION_SPLITS = (*FIGSHARE_SPLITS, "brisc-train", "brisc-test", "notumor-train", "notumor-val",
@@ -296,8 +304,21 @@ def _brisc_mask(rel: str) -> str:
     return str(path.parent.parent / "masks" / f"{path.stem}.png")
 
 
+def figshare_labels(root: Path) -> dict[int, int]:
+    """Figshare slice id -> class index (into ``CLASS_NAMES``) from ``brain-tumor-seg/labels.csv``."""
+    return {int(r["id"]): CLASS_NAMES.index(FIGSHARE_TUMOR_TYPES[int(r["label"])])
+            for r in _read_csv(segmentation_dir(root) / "labels.csv")}
+
+
 def classification_items(root: Path, split: str) -> list[SplitItem]:
-    """Items of a committed classification split under data root ``root``; fails if files are missing."""
+    """Items of a committed classification split under data root ``root``; fails if files are missing.
+
+    ``POINTING_SPLITS`` items are Figshare slices with their class and their expert mask.
+    """
+    if split in POINTING_SPLITS:
+        labels = figshare_labels(root)
+        return [SplitItem(i.image, labels[int(i.image.stem)], i.mask)
+                for i in segmentation_items(root, split.removeprefix("figshare-"))]
     classification_dir(root)
     items = [SplitItem(_classification_path(root, rel), label_of(rel)) for rel in load_split("classifier", split)]
     missing = [str(i.image) for i in items if not i.image.is_file()]
@@ -326,16 +347,36 @@ def segmentation_items(root: Path, split: str) -> list[SplitItem]:
     return items
 
 
+def _figshare_copies(root: Path, items: list[SplitItem], ids: list[int]) -> dict[Path, Path]:
+    """Image path -> Figshare mask path for each of ``items`` that copies one of the Figshare slices ``ids``.
+
+    Nickparvar re-publishes the Figshare slices at the same framing (resized, re-encoded): a copy's 32x32
+    thumbnail correlates with its slice's at ``DEDUP_MIN_CORRELATION`` or more.
+    """
+    base = segmentation_dir(root)
+    candidates = [i for i in items if i.label != CLASS_NAMES.index("notumor")]
+    if not candidates or not ids:
+        return {}
+    correlation = (np.stack([thumbnail_vector(i.image) for i in candidates])
+                   @ np.stack([thumbnail_vector(base / "images" / f"{n}.png") for n in ids]).T)
+    nearest, best = correlation.argmax(axis=1), correlation.max(axis=1)
+    return {item.image: base / "masks" / f"{ids[k]}.png"
+            for item, k, c in zip(candidates, nearest, best, strict=True) if c >= DEDUP_MIN_CORRELATION}
+
+
 def classifier_tumor_masks(root: Path, items: list[SplitItem]) -> list[SplitItem]:
     """``items`` (classifier images) with the expert tumour mask of each that has one, else ``mask=None``.
 
-    The masks are BRISC's: a BRISC tumour image re-publishes a Nickparvar image (``segmentation.csv`` column
-    ``nickparvar``) at the same framing, so its mask fits the classifier's image when both are resized to the
-    model input. Only masks of the segmenter's leak-filtered ``brisc-train`` split are used, so nothing of a
-    Figshare val/test patient (where the pointing game is scored) guides training.
+    Two sources, both at the classifier image's framing (a copy's mask fits it once both are resized to the
+    model input), and neither holding a Figshare val/test patient (where the pointing game is scored):
+    BRISC masks of the segmenter's leak-filtered ``brisc-train`` split (a BRISC tumour image re-publishes a
+    Nickparvar image, ``segmentation.csv`` column ``nickparvar``), and Figshare masks of the segmenter's
+    ``train`` blocks for the images that copy such a slice (``_figshare_copies``).
     """
     allowed = set(load_split("segmenter", "brisc-train"))
-    by_copy = {f"brain-tumor-mri/{r['nickparvar']}": root / BRISC / r["mask"]
+    by_copy = {root / "brain-tumor-mri" / r["nickparvar"]: root / BRISC / r["mask"]
                for r in _read_csv(root / BRISC / "segmentation.csv")
                if r["nickparvar"] and f"{BRISC}/{r['file']}" in allowed}
-    return [SplitItem(i.image, i.label, by_copy.get(i.image.relative_to(root).as_posix())) for i in items]
+    unmatched = [i for i in items if i.image not in by_copy]
+    by_copy |= _figshare_copies(root, unmatched, load_split("segmenter", "train"))
+    return [SplitItem(i.image, i.label, by_copy.get(i.image)) for i in items]

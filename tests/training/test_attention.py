@@ -81,10 +81,15 @@ def test_expert_masks_fit_the_classifier_images_and_skip_held_out_patients(data_
     masked = [i for i in items if i.mask is not None]
     assert 1000 < len(masked) < len(items) and all(i.mask.is_file() for i in masked[::50])
     assert all(i.label != 2 for i in masked)  # no notumor image carries a tumour mask
+    brisc = [i for i in masked if "brisc2025" in i.mask.parts]
+    figshare = [i for i in masked if "brain-tumor-seg" in i.mask.parts]
+    assert len(brisc) + len(figshare) == len(masked) and len(brisc) > 1000 and len(figshare) > 500
     allowed = {p.rsplit("/", 1)[-1] for p in load_split("segmenter", "brisc-train")}
-    assert all(i.mask.with_suffix(".jpg").name in allowed for i in masked)  # leak-filtered BRISC train only
-    for item in masked[:: max(1, len(masked) // 20)]:  # the BRISC image behind each mask is this very picture
-        brisc = cv2.imread(str(item.mask.parent.parent / "images" / item.mask.with_suffix(".jpg").name), 0)
-        ours = cv2.imread(str(item.image), 0)
-        a, b = (cv2.resize(v, (64, 64), interpolation=cv2.INTER_AREA).ravel().astype(float) for v in (brisc, ours))
-        assert np.corrcoef(a, b)[0, 1] > 0.99, item.image
+    assert all(i.mask.with_suffix(".jpg").name in allowed for i in brisc)  # leak-filtered BRISC train only
+    train_blocks = set(load_split("segmenter", "train"))
+    assert all(int(i.mask.stem) in train_blocks for i in figshare)  # no Figshare val/test patient
+    for item in masked[:: max(1, len(masked) // 40)]:  # the expert's image behind each mask is this very picture
+        source = item.mask.parent.parent / "images" / item.mask.with_suffix(".jpg" if item in brisc else ".png").name
+        a, b = (cv2.resize(cv2.imread(str(p), 0), (64, 64), interpolation=cv2.INTER_AREA).ravel().astype(float)
+                for p in (source, item.image))
+        assert np.corrcoef(a, b)[0, 1] > 0.97, item.image

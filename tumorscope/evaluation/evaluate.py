@@ -19,6 +19,7 @@ import numpy as np
 from tumorscope import DISCLAIMER, metrics
 from tumorscope.assess.items import Batch, iter_batches, label_positions, pick_evenly, read_mask
 from tumorscope.assess.models import open_model
+from tumorscope.assess.pointing import PointingScore, probabilities_and_maps, target_zone
 from tumorscope.datasets import (
     CLASS_NAMES,
     SplitItem,
@@ -99,10 +100,19 @@ def _classifier(model: InferenceBackend, items: Sequence[SplitItem], split: str,
     errors: list[dict] = []
     kept: list[SplitItem] = []
     outputs = []
+    pointing = PointingScore() if items and all(item.mask is not None for item in items) else None
     for batch in _batches(items, model, batch_size, progress, errors):
-        if batch.indices:
-            kept += [items[i] for i in batch.indices]
+        if not batch.indices:
+            continue
+        chunk = [items[i] for i in batch.indices]
+        kept += chunk
+        if pointing is None:
             outputs.append(np.asarray(model.run(batch.inputs), dtype=np.float32))
+            continue
+        probabilities, maps = probabilities_and_maps(model, batch.inputs)
+        outputs.append(probabilities)
+        for item, size, row, cams in zip(chunk, batch.sizes, probabilities, maps, strict=True):
+            pointing.add(cams, int(np.argmax(row)), int(positions[item.label]), target_zone(item.mask, size))
     if not kept:
         raise ValueError(f"no readable images in split {split!r}; see the errors: {errors[:1]}")
     probabilities = np.concatenate(outputs)
@@ -134,6 +144,8 @@ def _classifier(model: InferenceBackend, items: Sequence[SplitItem], split: str,
         "reliability": calibration,
         "per_plane": _per_plane(planes, scores),
     }
+    if pointing is not None:
+        result["pointing_game"] = pointing.result()
     raw = {"paths": [str(i.image) for i in kept], "planes": planes, "labels": y_true, "probabilities": probabilities}
     return Evaluation(_clean(result), raw)
 
@@ -225,8 +237,9 @@ def evaluate(
         model_path: ``.keras`` (needs TensorFlow), ``.onnx`` or ``.tflite`` with its ``.spec.json``.
         data_root: folder holding ``brain-tumor-mri/`` and ``brain-tumor-seg/`` (None: ``$TUMORSCOPE_DATA``).
         split: a committed split: classifier ``datasets.CLASSIFICATION_SPLITS`` (e.g. ``test``, ``test-dedup``,
-            ``notumor-indep``), segmenter ``datasets.SEGMENTATION_SPLITS`` (e.g. ``test``, ``brisc-test``,
-            the tumour-free ``notumor-official`` / ``notumor-indep``).
+            ``notumor-indep``) or ``datasets.POINTING_SPLITS`` (Figshare slices, also the pointing game);
+            segmenter ``datasets.SEGMENTATION_SPLITS`` (e.g. ``test``, ``brisc-test``, the tumour-free
+            ``notumor-official`` / ``notumor-indep``).
         limit: evaluate at most this many images, evenly spaced over the split.
         options: backend threads / providers.
         batch_size: images per model call.
@@ -260,7 +273,8 @@ def evaluate_classifier(model_path: str | Path, data_root: str | Path | None = N
         "labels", "accuracy", "specificity" (share of true ``notumor`` images called ``notumor``; None without
         any), "macro_auc", "macro_f1", "per_class": {label: {"precision", "recall", "f1", "support", "auc"}},
         "confusion_matrix" (rows = true, columns = predicted, in ``labels`` order), "ece", "reliability",
-        "per_plane": {plane: {"n", "accuracy", "specificity"}} (BRISC images, whose plane is known)}``;
+        "per_plane": {plane: {"n", "accuracy", "specificity"}} (BRISC images, whose plane is known)}``, and on
+        ``datasets.POINTING_SPLITS`` ``"pointing_game"`` (``assess.pointing.PointingScore.result``);
         undefined values (e.g. AUC of an absent class) are None.
     """
     return evaluate("classifier", model_path, data_root, split, **options).result

@@ -42,6 +42,16 @@ def _plane_rows(result: dict) -> tuple[list[str], list[list[str]]]:
     return ["plane", "n", *keys], [[p, str(v["n"]), *(_num(v[k]) for k in keys)] for p, v in planes.items()]
 
 
+def _pointing_line(result: dict) -> str | None:
+    """One line on the pointing game (``POINTING_SPLITS`` results), else None."""
+    game = result.get("pointing_game")
+    if not game:
+        return None
+    return (f"pointing game ({game['slices']} slices, Grad-CAM peak inside the tumour mask dilated by 1/16 of the "
+            f"side): predicted class {_num(game['rate_predicted'], 3)}, true class {_num(game['rate_true'], 3)}, "
+            f"random peak {_num(game['rate_random'], 3)}")
+
+
 def _title(result: dict) -> str:
     return (f"{result['task']} {result['model']} ({result['format']}) on split {result['split']!r}: "
             f"{result['n']} images in {result['seconds']:.1f} s")
@@ -55,6 +65,8 @@ def format_summary(result: dict) -> str:
         for name, row in result["per_class"].items():
             lines.append(f"{name:<12}{_num(row['precision']):>10}{_num(row['recall']):>8}{_num(row['f1']):>8}"
                          f"{row['support']:>9}{_num(row['auc']):>8}")
+    if _pointing_line(result):
+        lines.append(_pointing_line(result))
     header, rows = _plane_rows(result)
     if rows:
         lines.append("per plane: " + "; ".join(", ".join(f"{h} {v}" for h, v in zip(header, row, strict=True))
@@ -76,6 +88,8 @@ def _markdown(result: dict, plots: dict[str, str]) -> str:
              f"- split: `{result['split']}`, {result['n']} images, {result['seconds']:.1f} s",
              f"- unreadable files skipped: {len(result['errors'])}", ""]
     lines += _table(["metric", "value"], [list(row) for row in _rows(result)]) + [""]
+    if _pointing_line(result):
+        lines += [f"- {_pointing_line(result)}", ""]
     header, rows = _plane_rows(result)
     if rows:
         lines += ["## Per imaging plane (BRISC file names)", ""] + _table(header, rows) + [""]

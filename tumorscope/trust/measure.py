@@ -1,14 +1,12 @@
-"""Measure the trust layer on real data: input-check flag rates, the pointing game, the consistency rule, cost.
+"""Measure the trust layer on real data: input-check flag rates, the consistency rule, the check's cost.
+
+The pointing game is an evaluation (``assess.pointing``, ``tumorscope evaluate classifier --split figshare-test``).
 
 Everything runs through the TensorFlow-free runtime on the deployable artifacts, so the numbers are
 those of what ships. ``scripts/measure_trust.py`` is the command line.
 
 - ``flag_rates``: share of inputs the input check flags, per set: the OOD set (``trust.oodset``), the
   official test split, the val split, and the independent tumour-free slices (``notumor-indep``).
-- ``pointing_game``: on Figshare slices, the explanation peak must fall inside the tumour mask
-  dilated by 1/16 of the image side (Zhang et al., "Top-down Neural Attention by Excitation
-  Backprop", ECCV 2016, with a tolerance); reported for the predicted class (what users see) and
-  for the true class.
 - ``consistency``: over a split, how often each warning fires and that no ``notumor`` result
   reports a tumour area without ``segmenter_disagrees``.
 - ``input_check_cost``: p50 latency of a batch-1 classify call and of the input check (image statistics + scoring).
@@ -21,28 +19,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from tumorscope.datasets import CLASS_NAMES, classification_items, segmentation_items
+from tumorscope.assess.items import pick_evenly
+from tumorscope.datasets import CLASS_NAMES, classification_items
 from tumorscope.runtime import Classifier, Pipeline, load_image
-from tumorscope.runtime.explain import explanation_from_map
 from tumorscope.runtime.inputcheck import STATUS_OOD, STATUS_UNAVAILABLE
 from tumorscope.runtime.notices import SEGMENTER_DISAGREES
 from tumorscope.trust.oodset import ood_images
 
-__all__ = ["BRISC_FALLBACK", "independent_tumor_free", "flag_rates", "pointing_game", "consistency",
-           "input_check_cost", "spread"]
+__all__ = ["BRISC_FALLBACK", "independent_tumor_free", "flag_rates", "consistency", "input_check_cost"]
 
 BRISC_FALLBACK = "brisc2025/no_tumor/train"
 """Tumour-free BRISC slices under the data root, used when the ``notumor-indep`` split is not defined."""
-
-
-def spread(items: list, count: int | None) -> list:
-    """``count`` items evenly spaced over ``items`` (all when None or more than there are)."""
-    if count is None or count >= len(items):
-        return list(items)
-    return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
 
 
 def independent_tumor_free(root: Path) -> tuple[str, list[Path]]:
@@ -91,61 +80,11 @@ def flag_rates(classifier: Classifier, root: Path, limit: int | None = None,
     ood = ood_images()
     rows = [_rate_row("ood", classifier, [i.image for i in ood], [i.name for i in ood], [i.category for i in ood])]
     for split in splits:
-        items = spread(classification_items(root, split), limit)
+        items = pick_evenly(classification_items(root, split), limit)
         rows.append(_rate_row(split, classifier, [load_image(i.image) for i in items]))
     name, paths = independent_tumor_free(root)
-    rows.append(_rate_row(name, classifier, [load_image(p) for p in spread(paths, limit)]))
+    rows.append(_rate_row(name, classifier, [load_image(p) for p in pick_evenly(paths, limit)]))
     return rows
-
-
-def _inside(peak: tuple[int, int] | None, zone: np.ndarray) -> bool:
-    return peak is not None and bool(zone[peak[1], peak[0]])
-
-
-def pointing_game(classifier: Classifier, root: Path, split: str = "test", count: int | None = None,
-                  batch: int = 16) -> dict[str, Any]:
-    """Share of Figshare slices whose explanation peak lies in the tumour mask dilated by 1/16 of the image side.
-
-    Returns:
-        ``{"split", "slices", "hits_predicted", "rate_predicted", "hits_true", "rate_true", "rate_random"}``;
-        ``rate_random`` is the expected rate of a uniformly random peak (the dilated masks' mean area share).
-    """
-    if not classifier.spec.cam_name:
-        raise ValueError(f"{classifier.path}: no class-map output; re-export the classifier with `tumorscope export`")
-    tumor_type = {1: "meningioma", 2: "glioma", 3: "pituitary"}
-    labels = _figshare_labels(root)
-    items = spread(segmentation_items(root, split), count)
-    hits = {"predicted": 0, "true": 0}
-    chance = []
-    for start in range(0, len(items), batch):
-        chunk = items[start : start + batch]
-        images = [load_image(i.image) for i in chunk]
-        outputs = classifier._infer_outputs(images)
-        probabilities, maps = next(iter(outputs.values())), classifier.class_maps(outputs)
-        for item, image, row, cams in zip(chunk, images, probabilities, maps, strict=True):
-            mask = cv2.imread(str(item.mask), cv2.IMREAD_GRAYSCALE) > 127
-            radius = max(1, round(max(mask.shape) / 16))
-            disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-            zone = cv2.dilate(mask.astype(np.uint8), disk).astype(bool)
-            if zone.shape != image.shape[:2]:
-                zone = cv2.resize(zone.astype(np.uint8), image.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
-            chance.append(float(zone.mean()))
-            predicted = int(np.argmax(row))
-            true = classifier.spec.labels.index(tumor_type[labels[int(item.image.stem)]])
-            for key, k in (("predicted", predicted), ("true", true)):
-                hits[key] += _inside(explanation_from_map(cams[:, :, k], "", image.shape[:2]).peak, zone)
-    n = len(items)
-    return {"split": f"figshare-{split}", "slices": n, "hits_predicted": hits["predicted"],
-            "rate_predicted": round(hits["predicted"] / n, 4), "hits_true": hits["true"],
-            "rate_true": round(hits["true"] / n, 4), "rate_random": round(float(np.mean(chance)), 4)}
-
-
-def _figshare_labels(root: Path) -> dict[int, int]:
-    import csv
-
-    path = root / "brain-tumor-seg" / "labels.csv"
-    with path.open(newline="", encoding="utf-8") as f:
-        return {int(r["id"]): int(r["label"]) for r in csv.DictReader(f)}
 
 
 def consistency(pipeline: Pipeline, root: Path, split: str = "test", limit: int | None = None,
@@ -156,7 +95,7 @@ def consistency(pipeline: Pipeline, root: Path, split: str = "test", limit: int 
         counts of each warning, of ``notumor`` results, of ``notumor`` results with a tumour area, and of
         those without ``segmenter_disagrees`` (``violations``; the rule makes it 0).
     """
-    chosen = paths if paths is not None else [i.image for i in spread(classification_items(root, split), limit)]
+    chosen = paths if paths is not None else [i.image for i in pick_evenly(classification_items(root, split), limit)]
     warnings: Counter[str] = Counter()
     notumor = with_area = violations = 0
     for path in chosen:
