@@ -6,6 +6,7 @@ One definition each of what those tools share:
 - ``assess.items``: ``pick_evenly`` (N items evenly), ``iter_batches`` (a split's images, preprocessed by the
   runtime, unreadable files reported), ``read_mask``, ``label_positions`` (data classes -> model columns);
 - ``assess.parity``: parity numbers of two runs on the same images;
+- ``assess.pointing``: the pointing game (Grad-CAM peak inside the expert's tumour mask) of any classifier;
 - ``assess.limits`` + ``limits.json``: every pass/fail limit, named for what it compares.
 
 Submodules are imported where used, so importing this package costs nothing.
