@@ -54,6 +54,8 @@ def test_classification_report_zero_divisions_give_zero_not_nan():
     assert report["a"] == pytest.approx({"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3, "support": 3})
     for name in "bcd":
         assert report[name] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": int(name == "b")}
+    # the macro average is over the classes present (a, b), not the absent c and d
+    assert report["macro avg"] == pytest.approx({"precision": 1 / 3, "recall": 1 / 3, "f1": 1 / 3, "support": 4})
 
 
 def test_roc_curve_hand_case_with_ties():

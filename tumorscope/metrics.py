@@ -44,7 +44,9 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def classification_report(cm: np.ndarray, labels: tuple[str, ...] | list[str]) -> dict[str, dict[str, float]]:
     """Per-class precision, recall, F1 and support from a confusion matrix, plus ``macro avg``.
 
-    A class never predicted has precision 0; a class never present has recall 0.
+    A class never predicted has precision 0; a class never present has recall 0. ``macro avg`` averages the
+    classes present (support > 0), as the macro AUC does: a split without a class (e.g. tumour-free slices
+    only) is not marked down for it.
     """
     cm = np.asarray(cm, dtype=np.float64)
     tp = np.diag(cm)
@@ -58,8 +60,9 @@ def classification_report(cm: np.ndarray, labels: tuple[str, ...] | list[str]) -
                "support": int(support[i])}
         for i, name in enumerate(labels)
     }
-    report["macro avg"] = {"precision": float(precision.mean()), "recall": float(recall.mean()),
-                           "f1": float(f1.mean()), "support": int(support.sum())}
+    present = support > 0 if support.any() else np.ones_like(support, bool)
+    report["macro avg"] = {"precision": float(precision[present].mean()), "recall": float(recall[present].mean()),
+                           "f1": float(f1[present].mean()), "support": int(support.sum())}
     return report
 
 
