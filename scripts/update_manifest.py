@@ -12,12 +12,12 @@ import json
 from pathlib import Path
 
 from tumorscope import DISCLAIMER
-from tumorscope.datasets import POINTING_SPLITS, load_split
+from tumorscope.datasets import POINTING_SPLITS, classification_items, load_split
 from tumorscope.evaluation.evaluate import evaluate
 from tumorscope.manifest import file_entry, read_manifest, write_manifest
 from tumorscope.runtime.spec import INTENDED_USE, load_spec
 
-SPLITS = {"classifier": ("test", "test-dedup", "notumor-indep", "figshare-test", "val"),
+SPLITS = {"classifier": ("test", "test-dedup", "notumor-indep", "figshare-test", "figshare-test-unseen", "val"),
           "segmenter": ("test", "brisc-test", "notumor-official", "notumor-indep", "val")}
 CLASSIFIER_KEYS = ("n", "accuracy", "macro_auc", "macro_f1", "ece", "specificity", "pointing_game")
 SEGMENTER_KEYS = ("n", "dice", "dice_median", "iou", "area_pct_mae", "per_plane", "any_tumor_share",
@@ -55,8 +55,8 @@ def main() -> None:
         summary = json.loads((run / "training.json").read_text())
         manifest.setdefault("training", {})[summary["task"]] = summary
     for task in args.tasks:
-        splits = {s: len(load_split("segmenter", s.removeprefix("figshare-")) if s in POINTING_SPLITS
-                          else load_split(task, s)) for s in SPLITS[task] + ("train",)}
+        splits = {s: len(classification_items(args.data, s) if s in POINTING_SPLITS else load_split(task, s))
+                  for s in SPLITS[task] + ("train",)}
         for path in sorted(args.models.glob(f"{task}.*")):
             if path.name.endswith(".spec.json"):
                 continue

@@ -136,7 +136,8 @@ def train_segmenter_cmd(data, out_dir, base_filters, depth, encoder, backbone_we
 @_data_option
 @click.option("--split", default="test", show_default=True,
               help="Committed split: test, val, train; classifier also test-dedup, notumor-indep (specificity) "
-                   "and figshare-val / figshare-test (Figshare slices: accuracy and the pointing game); segmenter "
+                   "and figshare-val / figshare-test[-unseen] (Figshare slices: accuracy and the pointing game; "
+                   "-unseen: without the copies the classifier trained on); segmenter "
                    "also brisc-test (per-plane Dice) and the tumour-free notumor-official / notumor-indep.")
 @click.option("--limit", type=int, default=None, help="Evaluate at most N images, evenly spaced over the split.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,

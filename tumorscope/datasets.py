@@ -30,6 +30,7 @@ __all__ = [
     "POINTING_SPLITS",
     "FIGSHARE_TUMOR_TYPES",
     "figshare_labels",
+    "unseen_by_classifier",
     "SEGMENTATION_SPLITS",
     "SplitItem",
     "resolve_data_root",
@@ -49,9 +50,11 @@ __all__ = [
 CLASS_NAMES = ("glioma", "meningioma", "notumor", "pituitary")
 DATA_ENV = "TUMORSCOPE_DATA"
 CLASSIFICATION_SPLITS = ("train", "val", "test", "test-dedup", "notumor-indep")
-POINTING_SPLITS = ("figshare-val", "figshare-test")
+POINTING_SPLITS = ("figshare-val", "figshare-test", "figshare-val-unseen", "figshare-test-unseen")
 """Classifier splits of the Figshare slices of the segmenter's val / test patient blocks, labelled with their
-tumour type and carrying their expert mask: where the pointing game is scored (``assess.pointing``)."""
+tumour type and carrying their expert mask: where the pointing game is scored (``assess.pointing``). Nickparvar
+re-publishes Figshare, so about half of these slices are copies of images the classifier trained on (with their
+class, never their mask); ``-unseen`` keeps only the slices without such a copy (``unseen_by_classifier``)."""
 FIGSHARE_TUMOR_TYPES = {1: "meningioma", 2: "glioma", 3: "pituitary"}
 """``brain-tumor-seg/labels.csv`` label -> class name."""
 FIGSHARE_SPLITS = ("train", "val", "test")
@@ -310,6 +313,18 @@ def figshare_labels(root: Path) -> dict[int, int]:
             for r in _read_csv(segmentation_dir(root) / "labels.csv")}
 
 
+def unseen_by_classifier(root: Path, items: list[SplitItem]) -> list[SplitItem]:
+    """``items`` without a copy among the classifier's train and val tumour images: no thumbnail of those
+    correlates ``DEDUP_MIN_CORRELATION`` or more with the item's (the rule of ``test-dedup``)."""
+    trained = [i.image for split in ("train", "val") for i in classification_items(root, split)
+               if i.label != CLASS_NAMES.index("notumor")]
+    if not items or not trained:
+        return list(items)
+    copied = _near_duplicates(np.stack([thumbnail_vector(i.image) for i in items]),
+                              np.stack([thumbnail_vector(p) for p in trained]), DEDUP_MIN_CORRELATION)
+    return [item for item, seen in zip(items, copied, strict=True) if not seen]
+
+
 def classification_items(root: Path, split: str) -> list[SplitItem]:
     """Items of a committed classification split under data root ``root``; fails if files are missing.
 
@@ -317,8 +332,9 @@ def classification_items(root: Path, split: str) -> list[SplitItem]:
     """
     if split in POINTING_SPLITS:
         labels = figshare_labels(root)
-        return [SplitItem(i.image, labels[int(i.image.stem)], i.mask)
-                for i in segmentation_items(root, split.removeprefix("figshare-"))]
+        items = [SplitItem(i.image, labels[int(i.image.stem)], i.mask)
+                 for i in segmentation_items(root, split.removeprefix("figshare-").removesuffix("-unseen"))]
+        return unseen_by_classifier(root, items) if split.endswith("-unseen") else items
     classification_dir(root)
     items = [SplitItem(_classification_path(root, rel), label_of(rel)) for rel in load_split("classifier", split)]
     missing = [str(i.image) for i in items if not i.image.is_file()]

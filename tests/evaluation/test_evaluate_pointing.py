@@ -18,24 +18,31 @@ SHAPE = (64, 64)
 
 @pytest.fixture()
 def figshare_root(tmp_path, monkeypatch) -> Path:
-    """Four slices, each with a bright (230) and a dim (120) disc; slices 1-2 have the mask on the bright disc,
-    3-4 on the dim one. Slices 1 and 3 are gliomas, 2 and 4 pituitary tumours."""
+    """Four slices, each with a bright (230) and a dim (120) disc, placed differently in each; slices 1-2 have the
+    mask on the bright disc, 3-4 on the dim one. Slices 1 and 3 are gliomas, 2 and 4 pituitary tumours. The
+    classifier's train split holds a copy of slice 1."""
     import tumorscope.datasets
 
     root = tmp_path / "data"
     for folder in ("images", "masks"):
         (root / "brain-tumor-seg" / folder).mkdir(parents=True)
-    (root / "brain-tumor-mri").mkdir()
-    for i in range(1, 5):
+    for part in ("Training/glioma", "Testing"):
+        (root / "brain-tumor-mri" / part).mkdir(parents=True)
+    layouts = {1: ((16, 16), (48, 48)), 2: ((48, 16), (16, 48)), 3: ((16, 48), (48, 16)), 4: ((48, 48), (16, 16))}
+    for i, (bright, dim) in layouts.items():
         image, mask = np.full(SHAPE, 20, np.uint8), np.zeros(SHAPE, np.uint8)
-        cv2.circle(image, (16, 16), 6, 230, -1)
-        cv2.circle(image, (48, 48), 6, 120, -1)
-        cv2.circle(mask, (16, 16) if i <= 2 else (48, 48), 7, 255, -1)
+        cv2.circle(image, bright, 6, 230, -1)
+        cv2.circle(image, dim, 6, 120, -1)
+        cv2.circle(mask, bright if i <= 2 else dim, 7, 255, -1)
         assert cv2.imwrite(str(root / "brain-tumor-seg" / "images" / f"{i}.png"), image)
         assert cv2.imwrite(str(root / "brain-tumor-seg" / "masks" / f"{i}.png"), mask)
+        if i == 1:  # the classifier trained on a copy of slice 1 (Nickparvar re-publishes Figshare)
+            assert cv2.imwrite(str(root / "brain-tumor-mri" / "Training" / "glioma" / "copy.jpg"), image)
     (root / "brain-tumor-seg" / "labels.csv").write_text("id,label,tumor_type\n1,2,\n2,3,\n3,2,\n4,3,\n",
                                                           encoding="utf-8")
-    monkeypatch.setattr(tumorscope.datasets, "load_split", lambda task, split: [1, 2, 3, 4])
+    lists = {"classifier": {"train": ["Training/glioma/copy.jpg"], "val": []}}
+    monkeypatch.setattr(tumorscope.datasets, "load_split",
+                        lambda task, split: lists.get(task, {}).get(split, [1, 2, 3, 4]))
     return root
 
 
@@ -73,3 +80,8 @@ def test_a_hit_needs_the_peak_inside_the_dilated_expert_mask(figshare_root, brig
 
 def test_splits_without_masks_report_no_pointing_game(fake_root, brightness_classifier_onnx):
     assert "pointing_game" not in evaluate_classifier(brightness_classifier_onnx, fake_root, "test")
+
+
+def test_unseen_split_drops_the_slices_the_classifier_trained_on(figshare_root, brightness_keras):
+    result = evaluate_classifier(brightness_keras, figshare_root, "figshare-test-unseen")
+    assert result["n"] == 3 and result["pointing_game"]["hits_predicted"] == 1  # slice 1 (a hit) is gone
