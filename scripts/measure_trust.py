@@ -4,8 +4,9 @@
     python scripts/measure_trust.py --model-dir models --data ../shared/data --backend tflite --write-ood /tmp/ood
 
 Prints (and with --json writes) the input check's flag rates (OOD set, official test, val, independent
-tumour-free slices), the pointing game on Figshare test slices, the consistency rule over the official
-test split and the independent tumour-free slices, and the input check's cost. Targets (issue #13):
+tumour-free slices), the pointing game on Figshare test slices (all, and those the classifier never trained
+on), the consistency rule over the official test split and the independent tumour-free slices, and the input
+check's cost. Targets (issue #13):
 OOD flagged >= 95 %, test <= 1 %, notumor-indep <= 5 %, pointing game >= 0.80, cost <= 10 %.
 --write-ood DIR also writes the OOD images as PNGs (never commit them).
 """
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("onnx", "tflite"), default="onnx")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="at most N images per real set (default: all)")
-    parser.add_argument("--pointing-count", type=int, default=None, help="Figshare test slices (default: all 500)")
+    parser.add_argument("--pointing-count", type=int, default=None,
+                        help="Figshare test slices per pointing split (default: all 500 / 210 unseen)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: rates, val, pointing, "
                         "consistency, cost")
     parser.add_argument("--baseline-model-dir", type=Path, default=None,
@@ -53,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             splits = ("test",) if "val" in skip else ("test", "val")
             report["flag_rates"] = flag_rates(classifier, root, args.limit, splits)
         if "pointing" not in skip:
-            figshare = evaluate("classifier", files["classifier"], root, "figshare-test", args.pointing_count,
-                                options)
-            report["pointing_game"] = figshare.result["pointing_game"] | {"split": "figshare-test"}
+            report["pointing_game"] = [
+                evaluate("classifier", files["classifier"], root, split, args.pointing_count, options)
+                .result["pointing_game"] | {"split": split} for split in ("figshare-test", "figshare-test-unseen")]
         if "cost" not in skip:
             gliomas = sorted((root / "brain-tumor-mri" / "Testing" / "glioma").glob("*.jpg"))
             image = load_image(pick_evenly(gliomas, 1)[0])

@@ -19,11 +19,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 MIN_TEST_ACCURACY = 0.97
-"""Regression floor of the shipped classifier on the official test split (measured 0.981 int8 ONNX, 0.977 LiteRT,
-0.979 Keras; project target 0.975)."""
+"""Regression floor of the shipped classifier on the official test split (measured 0.976 int8 ONNX, 0.974 LiteRT,
+0.978 Keras; project target 0.975)."""
 MIN_DEDUP_ACCURACY = 0.96
-"""... and on ``test-dedup``, the test images without near-copies in Training (measured 0.971 int8 ONNX, 0.9646
-LiteRT, 0.967 Keras; project target 0.965)."""
+"""... and on ``test-dedup``, the test images without near-copies in Training (measured 0.963 int8 ONNX, 0.960
+LiteRT, 0.966 Keras; project target 0.965, missed by the int8 files)."""
 MIN_INDEP_SPECIFICITY = 0.95
 """Share of the never-trained BRISC tumour-free slices called ``notumor`` (measured 1.000), overall..."""
 MIN_INDEP_PLANE_SPECIFICITY = 0.90

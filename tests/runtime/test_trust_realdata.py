@@ -26,7 +26,10 @@ MIN_OOD_FLAGGED = 0.95
 MAX_TEST_FLAGGED = 0.01
 MAX_INDEP_FLAGGED = 0.05
 MAX_VAL_FLAGGED = 0.01  # the threshold is set at <= 0.5 % of val on the full split (LiteRT scores 300 of them)
-MIN_POINTING = 0.70  # measured 0.75 LiteRT on 100 slices, 0.776 ONNX on 500 (random 0.06); target 0.80 NOT met
+MIN_POINTING = {"figshare-test": 0.80, "figshare-test-unseen": 0.70}
+"""Pointing game on the first 100 (evenly spaced) slices: on ``figshare-test`` the issue's target (measured 0.86
+ONNX, 0.87 LiteRT, 0.87 Keras; 0.870 ONNX on all 500; random 0.06); on the slices the classifier never trained on,
+a regression floor (measured 0.77 / 0.76 / 0.78 on 100, 0.78 Keras on all 210)."""
 
 pytestmark = pytest.mark.realdata
 
@@ -58,14 +61,15 @@ def test_input_check_flags_ood_images_and_accepts_real_slices(data_root, backend
     assert rows["val"]["flagged_rate"] <= MAX_VAL_FLAGGED, rows["val"]
 
 
+@pytest.mark.parametrize("split", MIN_POINTING)
 @pytest.mark.parametrize("backend", (*BACKENDS, "keras"))
-def test_explanation_peaks_fall_on_the_tumour(data_root, backend):
+def test_explanation_peaks_fall_on_the_tumour(data_root, backend, split):
     if backend == "keras":
         pytest.importorskip("tensorflow")
     path = MODELS / "classifier.keras" if backend == "keras" else _classifier(backend)
-    result = evaluate_classifier(path, data_root, "figshare-test", limit=100)["pointing_game"]
+    result = evaluate_classifier(path, data_root, split, limit=100)["pointing_game"]
     assert result["slices"] == 100
-    assert result["rate_predicted"] >= MIN_POINTING, result
+    assert result["rate_predicted"] >= MIN_POINTING[split], result
     assert result["rate_random"] < 0.2  # the target zone is small: a random peak rarely hits it
 
 
