@@ -23,17 +23,24 @@ def _script():
     return module
 
 
+def _average_and_check(inputs: list[Path], mix: list[str], out: Path, models: tuple, shares: tuple[float, float],
+                       *options: str) -> None:
+    """Run the script on ``inputs`` with ``--mix``; assert each weight is the ``shares``-weighted average of
+    ``models``'."""
+    assert _script().main([*map(str, inputs), "--mix", *mix, *options, "--out", str(out)]) == 0
+    averaged = keras.models.load_model(out, compile=False)
+    for got, a, b in zip(averaged.get_weights(), models[0].get_weights(), models[1].get_weights(), strict=True):
+        assert np.allclose(got, shares[0] * a + shares[1] * b, atol=1e-6)
+
+
 def test_weighted_average_of_a_checkpoint_and_a_model(tmp_path):
     keras.utils.set_random_seed(1)
     first, second = build_segmenter(), build_segmenter()
     first.save_weights(tmp_path / "a.weights.h5")
     second.save(tmp_path / "b.keras")
     out = tmp_path / "avg" / "segmenter.keras"
-    assert _script().main([str(tmp_path / "a.weights.h5"), str(tmp_path / "b.keras"), "--mix", "1", "3",
-                           "--out", str(out)]) == 0
-    averaged = keras.models.load_model(out, compile=False).get_weights()
-    for got, a, b in zip(averaged, first.get_weights(), second.get_weights(), strict=True):
-        assert np.allclose(got, 0.25 * a + 0.75 * b, atol=1e-6)
+    _average_and_check([tmp_path / "a.weights.h5", tmp_path / "b.keras"], ["1", "3"], out, (first, second),
+                       (0.25, 0.75))
     assert load_spec(out).task == "segmenter" and load_spec(out).output_name == "mask"
 
 
@@ -43,11 +50,8 @@ def test_classifier_soup_keeps_the_classifier_contract(tmp_path):
     first.save(tmp_path / "guided.keras")
     second.save(tmp_path / "previous.keras")
     out = tmp_path / "mix" / "classifier.keras"
-    assert _script().main([str(tmp_path / "guided.keras"), str(tmp_path / "previous.keras"), "--mix", "0.85", "0.15",
-                           "--task", "classifier", "--out", str(out)]) == 0
-    averaged = keras.models.load_model(out, compile=False)
-    for got, a, b in zip(averaged.get_weights(), first.get_weights(), second.get_weights(), strict=True):
-        assert np.allclose(got, 0.85 * a + 0.15 * b, atol=1e-6)
+    _average_and_check([tmp_path / "guided.keras", tmp_path / "previous.keras"], ["0.85", "0.15"], out,
+                       (first, second), (0.85, 0.15), "--task", "classifier")
     spec = load_spec(out)
     assert spec.task == "classifier" and spec.output_name == "probabilities" and spec.input_size == (128, 128)
     assert spec.labels == ("glioma", "meningioma", "notumor", "pituitary")

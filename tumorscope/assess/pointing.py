@@ -49,12 +49,17 @@ def probabilities_and_maps(model: InferenceBackend, batch: np.ndarray) -> tuple[
         from tumorscope.export.trust import grad_cam_maps
 
         return np.asarray(model.run(batch), np.float32), grad_cam_maps(model.model, batch.astype(np.float32))
-    outputs = model.run_outputs(batch) if spec.cam_name else {}
-    if spec.cam_name not in outputs:
+    if not spec.cam_name:
         raise ValueError(f"{model.path}: no class-map output; re-export the classifier with `tumorscope export`")
+    outputs = model.run_outputs(batch)
     maps = class_maps_from_outputs(np.asarray(outputs[spec.cam_name], np.float32),
                                    outputs.get(spec.features_name), *cam_head(spec.cam_weights))
     return np.asarray(outputs[spec.output_name], np.float32), maps
+
+
+def _peak_inside(class_map: np.ndarray, zone: np.ndarray) -> bool:
+    peak = explanation_from_map(class_map, "", zone.shape).peak
+    return peak is not None and bool(zone[peak[1], peak[0]])
 
 
 @dataclass
@@ -68,9 +73,8 @@ class PointingScore:
     def add(self, maps: np.ndarray, predicted: int, true: int, zone: np.ndarray) -> None:
         """Score one slice: ``maps`` ``(h, w, C)`` its class maps, ``zone`` its ``target_zone``."""
         self.zone_shares.append(float(zone.mean()))
-        for key, k in (("hits_predicted", predicted), ("hits_true", true)):
-            peak = explanation_from_map(maps[:, :, k], "", zone.shape).peak
-            setattr(self, key, getattr(self, key) + (peak is not None and bool(zone[peak[1], peak[0]])))
+        self.hits_predicted += _peak_inside(maps[:, :, predicted], zone)
+        self.hits_true += _peak_inside(maps[:, :, true], zone)
 
     def result(self) -> dict:
         """``{"slices", "hits_predicted", "rate_predicted", "hits_true", "rate_true", "rate_random"}``;
