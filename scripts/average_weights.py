@@ -7,7 +7,8 @@ UAI 2018; "model soups", Wortsman et al., ICML 2022) into one Keras model with i
 
 Inputs are ``.keras`` models or ``.weights.h5`` checkpoints of ``build_segmenter()`` (default width and depth) or,
 with ``--task classifier``, ``build_classifier()`` (128x128); ``--mix`` gives each input's share (default equal
-shares). Batch-norm statistics are averaged like the weights. The output gets the task's spec; score it with
+shares). Batch-norm statistics are averaged like the weights. The output gets the task's spec (a segmenter's
+``min_region_pct`` from the first ``.keras`` input that has a spec); score it with
 ``tumorscope evaluate TASK --model OUT``.
 For research and education only - not for clinical diagnosis.
 """
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from tumorscope.datasets import CLASS_NAMES
-    from tumorscope.runtime.spec import save_spec
+    from tumorscope.runtime.spec import load_spec, save_spec, spec_path_for
     from tumorscope.training.models import build_classifier, build_segmenter
     from tumorscope.training.train import classifier_spec, save_for_inference, segmenter_spec
 
@@ -62,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     model.set_weights([t.astype(np.float32) for t in total])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_for_inference(model, args.out)
-    save_spec(spec_of(model.input_shape[1:3]), args.out)
+    spec = spec_of(model.input_shape[1:3])
+    if args.task == "segmenter":
+        fitted = [load_spec(p) for p in args.inputs if p.suffix == ".keras" and spec_path_for(p).is_file()]
+        spec = spec.replace(min_region_pct=fitted[0].min_region_pct if fitted else 0.0)
+    save_spec(spec, args.out)
     print(f"wrote {args.out}: the average of {len(args.inputs)} checkpoints (shares "
           f"{', '.join(f'{s:.3f}' for s in shares)})")
     print(DISCLAIMER)

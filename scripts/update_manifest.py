@@ -20,7 +20,7 @@ from tumorscope.runtime.spec import INTENDED_USE, load_spec
 SPLITS = {"classifier": ("test", "test-dedup", "notumor-indep", "figshare-test", "figshare-test-unseen", "val"),
           "segmenter": ("test", "brisc-test", "notumor-official", "notumor-indep", "val")}
 CLASSIFIER_KEYS = ("n", "accuracy", "macro_auc", "macro_f1", "ece", "specificity", "pointing_game")
-SEGMENTER_KEYS = ("n", "dice", "dice_median", "iou", "area_pct_mae", "per_plane", "any_tumor_share",
+SEGMENTER_KEYS = ("n", "dice", "dice_median", "iou", "area_pct_mae", "per_plane", "per_type", "any_tumor_share",
                   "false_area_pct_mean")
 DATA = {
     "classifier": "Brain Tumor MRI Dataset (Kaggle masoudnickparvar; Figshare + SARTAJ + Br35H), 224x224 JPEG, "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ __all__ = [
     "POINTING_SPLITS",
     "FIGSHARE_TUMOR_TYPES",
     "figshare_labels",
+    "tumor_types",
     "unseen_by_classifier",
     "SEGMENTATION_SPLITS",
     "SplitItem",
@@ -307,10 +309,39 @@ def _brisc_mask(rel: str) -> str:
     return str(path.parent.parent / "masks" / f"{path.stem}.png")
 
 
+def _figshare_label_table(path: Path) -> dict[int, int]:
+    return {int(r["id"]): CLASS_NAMES.index(FIGSHARE_TUMOR_TYPES[int(r["label"])]) for r in _read_csv(path)}
+
+
 def figshare_labels(root: Path) -> dict[int, int]:
     """Figshare slice id -> class index (into ``CLASS_NAMES``) from ``brain-tumor-seg/labels.csv``."""
-    return {int(r["id"]): CLASS_NAMES.index(FIGSHARE_TUMOR_TYPES[int(r["label"])])
-            for r in _read_csv(segmentation_dir(root) / "labels.csv")}
+    return _figshare_label_table(segmentation_dir(root) / "labels.csv")
+
+
+BRISC_TUMOR_CODES = {"gl": "glioma", "me": "meningioma", "pi": "pituitary"}
+"""Tumour-type code in BRISC segmentation file names (``brisc2025_test_00001_gl_ax_t1.jpg``) -> class name."""
+
+
+def tumor_types(items: Sequence[SplitItem]) -> list[str | None]:
+    """Each segmentation item's tumour type (a ``CLASS_NAMES`` name): BRISC from the file name, Figshare from its
+    folder's ``labels.csv``; None for tumour-free items and unknown files."""
+    figshare: dict[Path, dict[int, int]] = {}
+    types: list[str | None] = []
+    for item in items:
+        parts = item.image.stem.split("_")
+        if item.mask is None:
+            types.append(None)
+        elif parts[0] == BRISC:
+            types.append(next((BRISC_TUMOR_CODES[p] for p in parts[2:] if p in BRISC_TUMOR_CODES), None))
+        elif (item.image.parent.parent / "labels.csv").is_file() and item.image.stem.isdigit():
+            base = item.image.parent.parent
+            if base not in figshare:
+                figshare[base] = _figshare_label_table(base / "labels.csv")
+            label = figshare[base].get(int(item.image.stem))
+            types.append(None if label is None else CLASS_NAMES[label])
+        else:
+            types.append(None)
+    return types
 
 
 def unseen_by_classifier(root: Path, items: list[SplitItem]) -> list[SplitItem]:

@@ -57,6 +57,8 @@ def _segmentation(root: Path, rng: np.random.Generator) -> dict[str, list[int]]:
         cv2.circle(mask, (center[0] + i % 3, center[1]), radius + 1, 255, -1)
         _write(root / "brain-tumor-seg/images" / f"{i}.png", image)
         _write(root / "brain-tumor-seg/masks" / f"{i}.png", mask)
+    rows = [f"{i},{i % 3 + 1},x" for i in range(1, 9)]  # Figshare labels: 1 meningioma, 2 glioma, 3 pituitary
+    (root / "brain-tumor-seg/labels.csv").write_text("\n".join(["id,label,tumor_type", *rows]) + "\n")
     return {"train": [1, 2], "val": [7, 8], "test": [1, 2, 3, 4, 5, 6]}
 
 

@@ -31,15 +31,18 @@ MIN_INDEP_PLANE_SPECIFICITY = 0.90
 MIN_TEST_DICE = 0.72
 """Regression floor of the shipped segmenter (measured 0.731 int8 ONNX, 0.733 Keras). The issue's target is 0.78:
 not reached yet."""
+MIN_TYPE_DICE = 0.55
+"""Floor on each tumour type of Figshare test (measured glioma 0.573, meningioma 0.855, pituitary 0.822 int8 ONNX):
+gliomas are where the segmenter misses (42 of its 46 slices under Dice 0.3)."""
 SANITY_DICE = 0.6
 """Floor on the other segmenter splits: catches a broken mask order or preprocessing, not a claim."""
 MIN_BRISC_DICE = 0.77
 """Floor on BRISC test masks (leak-filtered; measured 0.786 with the int8 ONNX segmenter)..."""
 MIN_BRISC_PLANE_DICE = 0.65
 """... and per plane (measured axial 0.683, coronal 0.803, sagittal 0.836: axial is the weak plane)."""
-MAX_TUMOR_FREE_PAINTED = {"notumor-official": 0.05, "notumor-indep": 0.06}
-"""Share of tumour-free slices with any predicted tumour pixel (int8 ONNX measured 0.044 official, 0.053 on
-``notumor-indep``, where the issue's 0.05 is missed by one slice of 302; Keras 0.043, LiteRT 0.040)."""
+MAX_TUMOR_FREE_PAINTED = {"notumor-official": 0.05, "notumor-indep": 0.05}
+"""Share of tumour-free slices with any predicted tumour pixel, the issue's 0.05 (int8 ONNX measured 0.042 official,
+0.033 on ``notumor-indep`` with the spec's ``min_region_pct``; 0.044 / 0.053 without it)."""
 
 
 def _int8(name: str) -> Path:
@@ -69,6 +72,9 @@ def test_segmenter_test_dice(data_root):
     result = evaluate_segmenter(_int8("segmenter.int8.onnx"), data_root, "test")
     _check(result, "segmenter", "test")
     assert result["dice"] >= MIN_TEST_DICE, result
+    types = result["per_type"]  # Figshare labels.csv: every slice has its tumour type
+    assert set(types) == {"glioma", "meningioma", "pituitary"} and sum(t["n"] for t in types.values()) == 500, types
+    assert min(t["dice"] for t in types.values()) >= MIN_TYPE_DICE, types
 
 
 def test_segmenter_val_runs(data_root):

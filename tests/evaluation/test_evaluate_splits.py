@@ -38,8 +38,8 @@ def brisc_root(fake_data, monkeypatch) -> Path:
         indep.append(rel)
     # segmenter with masks: ax slices match their mask exactly, the sa slice misses half of it
     brisc_test = []
-    for i, plane in enumerate(["ax", "ax", "sa"]):
-        rel = f"{base}/segmentation/test/images/brisc2025_test_{i:05d}_gl_{plane}_t1.jpg"
+    for i, (plane, kind) in enumerate([("ax", "gl"), ("ax", "gl"), ("sa", "me")]):
+        rel = f"{base}/segmentation/test/images/brisc2025_test_{i:05d}_{kind}_{plane}_t1.jpg"
         image = np.full(SHAPE, 20, np.uint8)
         image[10:20, 10:20] = 230
         mask = np.zeros(SHAPE, np.uint8)
@@ -83,12 +83,24 @@ def test_brisc_test_reports_dice_per_plane(brisc_root, brightness_segmenter_onnx
     assert set(result["per_plane"]) == {"ax", "sa"} and ax["n"] == 2 and sa["n"] == 1
     assert ax["dice"] == pytest.approx(1.0, abs=0.05) and sa["dice"] == pytest.approx(2 / 3, abs=0.05)
     assert result["dice"] == pytest.approx((2 * ax["dice"] + sa["dice"]) / 3)
+    assert result["per_type"] == {"glioma": {**ax}, "meningioma": {**sa}}  # the tumour type from the file name
+
+
+def test_figshare_slices_are_scored_per_tumour_type_from_labels_csv(fake_root, brightness_segmenter_onnx, tmp_path):
+    result = evaluate_segmenter(brightness_segmenter_onnx, fake_root, "test")  # ids 1..6: labels 2, 3, 1, 2, 3, 1
+    types = result["per_type"]
+    assert set(types) == {"glioma", "meningioma", "pituitary"} and all(t["n"] == 2 for t in types.values())
+    assert result["dice"] == pytest.approx(np.mean([t["dice"] for t in types.values()]))
+    pytest.importorskip("matplotlib")
+    evaluation = evaluate("segmenter", brightness_segmenter_onnx, fake_root, "test")
+    text = write_report(evaluation.result, evaluation.raw, tmp_path / "report").read_text()
+    assert "## Per tumour type" in text and "| glioma | 2 |" in text
 
 
 def test_tumor_free_split_reports_false_positives(brisc_root, brightness_segmenter_onnx):
     evaluation = evaluate("segmenter", brightness_segmenter_onnx, brisc_root, "notumor-official")
     result = evaluation.result
-    assert result["tumor_free"] is True and result["n"] == 3 and "dice" not in result
+    assert result["tumor_free"] is True and result["n"] == 3 and "dice" not in result and "per_type" not in result
     assert result["any_tumor_share"] == pytest.approx(1 / 3)
     spot = 100 * 10 * 12 / (SHAPE[0] * SHAPE[1])
     assert result["false_area_pct_max"] == pytest.approx(spot, rel=0.2)

@@ -10,8 +10,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from tumorscope.runtime.spec import load_spec  # noqa: E402
+from tumorscope.runtime.spec import load_spec, save_spec  # noqa: E402
 from tumorscope.training.models import build_classifier, build_segmenter  # noqa: E402
+from tumorscope.training.train import segmenter_spec  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "average_weights.py"
 
@@ -42,6 +43,19 @@ def test_weighted_average_of_a_checkpoint_and_a_model(tmp_path):
     _average_and_check([tmp_path / "a.weights.h5", tmp_path / "b.keras"], ["1", "3"], out, (first, second),
                        (0.25, 0.75))
     assert load_spec(out).task == "segmenter" and load_spec(out).output_name == "mask"
+    assert load_spec(out).min_region_pct == 0.0  # b.keras has no spec to inherit it from
+
+
+def test_a_segmenter_average_inherits_min_region_pct_from_the_first_input_spec(tmp_path):
+    keras.utils.set_random_seed(3)
+    first, second = build_segmenter(), build_segmenter()
+    first.save_weights(tmp_path / "a.weights.h5")
+    second.save(tmp_path / "b.keras")
+    save_spec(segmenter_spec((128, 128), 0.031), tmp_path / "b.keras")
+    out = tmp_path / "avg" / "segmenter.keras"
+    _average_and_check([tmp_path / "a.weights.h5", tmp_path / "b.keras"], ["1", "1"], out, (first, second),
+                       (0.5, 0.5))
+    assert load_spec(out).min_region_pct == 0.031
 
 
 def test_classifier_soup_keeps_the_classifier_contract(tmp_path):

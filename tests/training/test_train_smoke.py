@@ -68,4 +68,5 @@ def test_segmenter_training_smoke_on_real_slices(data_root, tmp_path, encoder):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "training.json").read_text())
     assert summary["epochs"] == 1 and summary["base_filters"] == 4 and summary["encoder"] == encoder
-    assert load_spec(out / "segmenter.keras").task == "segmenter"
+    spec = load_spec(out / "segmenter.keras")
+    assert spec.task == "segmenter" and 0 < spec.min_region_pct == summary["min_region_pct"] < 0.5

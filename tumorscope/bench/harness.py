@@ -198,13 +198,14 @@ def _segmenter_metrics(items: list[SplitItem], outputs: dict, reference: dict | 
                        truth: dict[int, np.ndarray | None]) -> dict:
     """Mean Dice at the original mask size; parity Dice between the thresholded masks of both models."""
     kept, maps, threshold = outputs["kept"], outputs["predictions"], outputs["mask_threshold"]
+    min_region = outputs["min_region_pct"]
     masks, scores = {}, []
     for index, probability in zip(kept, maps, strict=True):
         if index not in truth:
             truth[index] = _read_mask(items[index].mask)
         if truth[index] is None:
             continue
-        masks[index] = mask_at_size(probability, truth[index].shape, threshold)
+        masks[index] = mask_at_size(probability, truth[index].shape, threshold, min_region)
         scores.append(metrics.dice(masks[index], truth[index]))
     if not scores:
         raise ValueError("no readable masks for the benchmark images; check --data")
@@ -226,7 +227,8 @@ def _measure(task: str, items: list[SplitItem], result: dict, work: Path, path: 
     if result["task"] != task:
         raise ValueError(f"{path}: the spec says this is a {result['task']} model, not a {task}")
     predictions = np.load(work / PREDICTIONS_FILE)
-    outputs = {"kept": result["kept"], "mask_threshold": result["mask_threshold"], "predictions": predictions}
+    outputs = {"kept": result["kept"], "mask_threshold": result["mask_threshold"],
+               "min_region_pct": result["min_region_pct"], "predictions": predictions}
     if task == "classifier":
         outputs["predictions"] = predictions[:, label_positions(result["labels"], path)]
         return outputs | _classifier_metrics(items, outputs, reference)

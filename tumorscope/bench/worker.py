@@ -200,7 +200,8 @@ def run_worker(model_path: Path, paths: list[str], out_dir: Path, runs: int = 50
     load_ms = (time.perf_counter() - start) * 1e3
     try:
         result = {"task": model.spec.task, "spec_format": model.spec.format, "labels": list(model.spec.labels),
-                  "mask_threshold": model.spec.mask_threshold, "input_size": list(model.spec.input_size),
+                  "mask_threshold": model.spec.mask_threshold,
+                  "min_region_pct": model.spec.min_region_pct, "input_size": list(model.spec.input_size),
                   "providers": list(getattr(model, "providers", ())), "load_ms": load_ms}
         timing_batch = _timing_batch(paths, model, batch)
         result |= _time_model(model, timing_batch, runs, warmup)

@@ -27,6 +27,7 @@ from tumorscope.datasets import (
     plane_of,
     resolve_data_root,
     segmentation_items,
+    tumor_types,
 )
 from tumorscope.runtime.backends import BackendOptions, InferenceBackend
 from tumorscope.runtime.errors import DecodeError, one_line
@@ -86,10 +87,11 @@ def _header(task: str, split: str, model: InferenceBackend, n: int, errors: list
             "seconds": round(time.perf_counter() - started, 3), "disclaimer": DISCLAIMER}
 
 
-def _per_plane(planes: Sequence[str | None], measure) -> dict:
-    """``{plane: measure(selector)}`` for every known plane, ``selector`` a boolean ``(N,)`` array; {} if none."""
-    planes = np.array([p or "" for p in planes])
-    return {plane: measure(planes == plane) for plane in sorted(set(planes) - {""})}
+def _per_group(groups: Sequence[str | None], measure) -> dict:
+    """``{group: measure(selector)}`` for every known group (plane, tumour type), ``selector`` a boolean ``(N,)``
+    array; {} if no item's group is known."""
+    groups = np.array([g or "" for g in groups])
+    return {group: measure(groups == group) for group in sorted(set(groups) - {""})}
 
 
 def _classifier(model: InferenceBackend, items: Sequence[SplitItem], split: str, batch_size: int,
@@ -142,7 +144,7 @@ def _classifier(model: InferenceBackend, items: Sequence[SplitItem], split: str,
         "confusion_matrix": cm,
         "ece": calibration["ece"],
         "reliability": calibration,
-        "per_plane": _per_plane(planes, scores),
+        "per_plane": _per_group(planes, scores),
     }
     if pointing is not None:
         result["pointing_game"] = pointing.result()
@@ -173,6 +175,8 @@ def _segmenter(model: InferenceBackend, items: Sequence[SplitItem], split: str, 
     errors: list[dict] = []
     paths: list[str] = []
     planes: list[str | None] = []
+    types: list[str | None] = []
+    known_types = tumor_types(items)
     scores: dict[str, list[float]] = {"dice": [], "iou": [], "true_area_pct": [], "pred_area_pct": []}
     inter_total, size_total = 0, 0
     for batch in _batches(items, model, batch_size, progress, errors):
@@ -186,9 +190,10 @@ def _segmenter(model: InferenceBackend, items: Sequence[SplitItem], split: str, 
             except DecodeError as exc:
                 errors.append({"path": str(item.mask), "error": one_line(exc)})
                 continue
-            pred = mask_at_size(probability, true.shape, threshold)
+            pred = mask_at_size(probability, true.shape, threshold, model.spec.min_region_pct)
             paths.append(str(item.image))
             planes.append(plane_of(item.image))
+            types.append(known_types[index])
             scores["dice"].append(metrics.dice(pred, true))
             scores["iou"].append(metrics.iou(pred, true))
             scores["true_area_pct"].append(metrics.area_pct(true))
@@ -200,7 +205,7 @@ def _segmenter(model: InferenceBackend, items: Sequence[SplitItem], split: str, 
     raw = {"paths": paths, "planes": planes, **{k: np.asarray(v, dtype=np.float64) for k, v in scores.items()}}
     tumor_free = all(item.mask is None for item in items)
     result = _header("segmenter", split, model, len(paths), errors, started) | {
-        "mask_threshold": threshold, "tumor_free": tumor_free}
+        "mask_threshold": threshold, "min_region_pct": model.spec.min_region_pct, "tumor_free": tumor_free}
     if tumor_free:
         result |= _segmenter_scores(raw, np.ones(len(paths), bool), True) | {
             "false_area_pct_max": float(raw["pred_area_pct"].max())}
@@ -216,7 +221,9 @@ def _segmenter(model: InferenceBackend, items: Sequence[SplitItem], split: str, 
             "area_pct_bias": float(area_error.mean()),
             "true_area_pct_mean": float(raw["true_area_pct"].mean()),
         }
-    result["per_plane"] = _per_plane(planes, lambda selected: _segmenter_scores(raw, selected, tumor_free))
+    result["per_plane"] = _per_group(planes, lambda selected: _segmenter_scores(raw, selected, tumor_free))
+    if not tumor_free:
+        result["per_type"] = _per_group(types, lambda selected: _segmenter_scores(raw, selected, False))
     return Evaluation(_clean(result), raw)
 
 
@@ -286,10 +293,11 @@ def evaluate_segmenter(model_path: str | Path, data_root: str | Path | None = No
 
     Returns:
         ``{"task", "split", "n", "model", "format", "input_size", "seconds", "errors", "disclaimer",
-        "mask_threshold", "tumor_free", "per_plane"}`` and, for splits with tumours, ``"dice", "iou"`` (means
-        over slices), ``"dice_median", "iou_median", "dice_global"`` (pooled over all pixels),
+        "mask_threshold", "min_region_pct", "tumor_free", "per_plane"}`` and, for splits with tumours,
+        ``"dice", "iou"`` (means over slices), ``"dice_median", "iou_median", "dice_global"`` (pooled over all pixels),
         ``"area_pct_mae"`` (mean |predicted - true tumor area %|), ``"area_pct_bias", "true_area_pct_mean"``;
-        per plane ``{"n", "dice", "dice_median", "iou"}``. For tumour-free splits (``tumor_free`` true:
+        per plane and ``"per_type"`` (tumour type: Figshare ``labels.csv``, BRISC file names)
+        ``{"n", "dice", "dice_median", "iou"}``. For tumour-free splits (``tumor_free`` true:
         every ground truth is empty) instead ``"any_tumor_share"`` (share of slices with any predicted
         tumor pixel), ``"false_area_pct_mean"``, ``"false_area_pct_max"`` (predicted area, % of the image);
         per plane ``{"n", "any_tumor_share", "false_area_pct_mean"}``.

@@ -35,11 +35,12 @@ def _rows(result: dict) -> list[tuple[str, str]]:
     return [(key, _num(result[key], digits)) for key, digits in keys]
 
 
-def _plane_rows(result: dict) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the per-plane table (no rows when no image's plane is known)."""
-    planes = result.get("per_plane") or {}
-    keys = [k for k in next(iter(planes.values()), {}) if k != "n"]
-    return ["plane", "n", *keys], [[p, str(v["n"]), *(_num(v[k]) for k in keys)] for p, v in planes.items()]
+def _group_rows(result: dict, key: str = "per_plane") -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the ``per_plane`` (or ``per_type``) table; no rows when no image's group is known."""
+    groups = result.get(key) or {}
+    keys = [k for k in next(iter(groups.values()), {}) if k != "n"]
+    name = "plane" if key == "per_plane" else "tumour type"
+    return [name, "n", *keys], [[g, str(v["n"]), *(_num(v[k]) for k in keys)] for g, v in groups.items()]
 
 
 def _pointing_line(result: dict) -> str | None:
@@ -67,10 +68,11 @@ def format_summary(result: dict) -> str:
                          f"{row['support']:>9}{_num(row['auc']):>8}")
     if _pointing_line(result):
         lines.append(_pointing_line(result))
-    header, rows = _plane_rows(result)
-    if rows:
-        lines.append("per plane: " + "; ".join(", ".join(f"{h} {v}" for h, v in zip(header, row, strict=True))
-                                               for row in rows))
+    for key, title in (("per_plane", "per plane"), ("per_type", "per tumour type")):
+        header, rows = _group_rows(result, key)
+        if rows:
+            lines.append(f"{title}: " + "; ".join(", ".join(f"{h} {v}" for h, v in zip(header, row, strict=True))
+                                                  for row in rows))
     if result["errors"]:
         lines.append(f"{len(result['errors'])} unreadable files skipped, e.g. {result['errors'][0]['error']}")
     lines.append(DISCLAIMER)
@@ -90,9 +92,11 @@ def _markdown(result: dict, plots: dict[str, str]) -> str:
     lines += _table(["metric", "value"], [list(row) for row in _rows(result)]) + [""]
     if _pointing_line(result):
         lines += [f"- {_pointing_line(result)}", ""]
-    header, rows = _plane_rows(result)
-    if rows:
-        lines += ["## Per imaging plane (BRISC file names)", ""] + _table(header, rows) + [""]
+    for key, title in (("per_plane", "Per imaging plane (BRISC file names)"),
+                       ("per_type", "Per tumour type (Figshare labels.csv, BRISC file names)")):
+        header, rows = _group_rows(result, key)
+        if rows:
+            lines += [f"## {title}", ""] + _table(header, rows) + [""]
     if result["task"] == "classifier":
         labels = result["labels"]
         lines += ["## Per class", ""]
@@ -105,10 +109,11 @@ def _markdown(result: dict, plots: dict[str, str]) -> str:
     elif result.get("tumor_free"):
         lines.append("Every slice of this split is tumour-free (empty ground truth): any predicted tumor pixel is a "
                      "false positive; area % is the predicted share of the slice "
-                     f"(threshold {result['mask_threshold']}).")
+                     f"(threshold {result['mask_threshold']}, regions under {result['min_region_pct']} % dropped).")
     else:
         lines.append(f"Dice and IoU are computed per slice at the original mask resolution, after the runtime's "
-                     f"resize and threshold {result['mask_threshold']}; area % is the tumor share of the slice.")
+                     f"resize and threshold {result['mask_threshold']} (regions under {result['min_region_pct']} % "
+                     "of the slice dropped); area % is the tumor share of the slice.")
     lines += ["", "## Plots", ""] + [f"### {title}\n\n![{title}]({name})\n" for name, title in plots.items()]
     return "\n".join(lines)
 

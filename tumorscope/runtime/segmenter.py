@@ -40,7 +40,7 @@ class Segmenter(TaskModel):
         return [self._measure(image, probability) for image, probability in zip(images, maps, strict=True)]
 
     def _measure(self, image: np.ndarray, probability: np.ndarray) -> Segmentation:
-        mask = mask_at_size(probability, image.shape[:2], self.spec.mask_threshold)
+        mask = mask_at_size(probability, image.shape[:2], self.spec.mask_threshold, self.spec.min_region_pct)
         return Segmentation(
             mask=mask,
             max_probability=float(probability.max()),

@@ -49,6 +49,9 @@ class ModelSpec:
         confident_area_pct: segmenter: when the share of the slice (%) where its probability is at least
             ``runtime.consistency.CONFIDENT_LEVEL`` exceeds this, its region is kept even when the classifier
             says ``notumor`` (measured at export on tumour-free val slices); None when not measured.
+        min_region_pct: segmenter: predicted regions (8-connected, at the original image size) smaller than this
+            share of the slice (%) are dropped as noise; half the smallest tumour in the training masks
+            (``training.train.min_region_pct``); 0 keeps every region (older specs).
     """
 
     task: str
@@ -69,6 +72,7 @@ class ModelSpec:
     check_name: str = ""
     input_check: dict[str, Any] = field(default_factory=dict)
     confident_area_pct: float | None = None
+    min_region_pct: float = 0.0
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from tumorscope.assess.items import read_mask
 from tumorscope.datasets import (
     BRISC,
     CLASS_NAMES,
@@ -40,7 +42,8 @@ from tumorscope.training.models import (
 )
 
 __all__ = ["TrainResult", "train_classifier", "train_segmenter", "save_for_inference", "library_versions",
-           "source_balanced_weights", "classifier_spec", "segmenter_spec", "TUMOR_FREE_SHARE"]
+           "source_balanced_weights", "classifier_spec", "segmenter_spec", "min_region_pct",
+           "TUMOR_FREE_SHARE"]
 
 TUMOR_FREE_SHARE = 0.2
 """Share of each segmenter training batch drawn from tumour-free slices (empty masks)."""
@@ -72,10 +75,24 @@ def classifier_spec(input_size: tuple[int, int]) -> ModelSpec:
                      output_name="probabilities", versions=library_versions())
 
 
-def segmenter_spec(input_size: tuple[int, int]) -> ModelSpec:
-    """The spec of a trained segmenter (``build_segmenter``'s contract), with this machine's library versions."""
+def segmenter_spec(input_size: tuple[int, int], min_region_pct: float = 0.0) -> ModelSpec:
+    """The spec of a trained segmenter (``build_segmenter``'s contract), with this machine's library versions
+    and its noise floor ``min_region_pct`` (see ``min_region_pct``)."""
     return ModelSpec(task="segmenter", input_size=tuple(input_size), labels=("tumor",), output_name="mask",
-                     versions=library_versions())
+                     versions=library_versions(), min_region_pct=min_region_pct)
+
+
+def min_region_pct(items: Sequence[SplitItem]) -> float:
+    """Half the smallest tumour an expert drew in ``items``' masks, as % of its slice (rounded to 4 decimals).
+
+    The segmenter's spec drops predicted regions below it (``runtime.postprocess.mask_at_size``): no training
+    tumour is that small, so such specks are noise (on normal brains they were most of the false findings).
+    """
+    areas = [100.0 * float(read_mask(item.mask).mean()) for item in items if item.mask is not None]
+    areas = [a for a in areas if a > 0]
+    if not areas:
+        raise ValueError("no tumour masks among the training items; cannot set min_region_pct")
+    return round(min(areas) / 2, 4)
 
 
 def _subset(items: list[SplitItem], limit: int | None, seed: int) -> list[SplitItem]:
@@ -396,10 +413,10 @@ def train_segmenter(
     history = model.fit(train_data, validation_data=val_data, epochs=epochs, verbose=verbose,
                         callbacks=[*_callbacks(out, "segmenter", "val_dice", patience), every_epoch])
     best = float(max(history.history["val_dice"]))
-    spec = segmenter_spec(input_size)
+    spec = segmenter_spec(input_size, min_region_pct(train_items))
     summary = {"task": "segmenter", "seed": seed, "n_train": len(train_items), "n_tumor_free": len(free_items),
                "tumor_free_share": tumor_free_share if free_items else 0.0,
-               "presence_weight": presence_weight, "n_val": len(val_items),
+               "presence_weight": presence_weight, "min_region_pct": spec.min_region_pct, "n_val": len(val_items),
                "epochs": len(history.epoch), "val_dice": best, "encoder": encoder, "depth": depth,
                "base_filters": base_filters, "batch_size": batch_size, "learning_rate": learning_rate,
                "init_from": str(init_from) if init_from else None, "versions": spec.versions}
