@@ -95,6 +95,20 @@ def train_classifier_cmd(data, out_dir, backbone_weights, head_epochs, finetune_
     _echo_trained(result)
 
 
+def _type_counts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, int]:
+    """``("glioma=2", ...)`` -> ``{"glioma": 2}``; a bad type or count is a usage error."""
+    from tumorscope.datasets import CLASS_NAMES
+
+    counts = {}
+    for value in values:
+        kind, _, count = value.partition("=")
+        if kind not in CLASS_NAMES or kind == "notumor" or not count.isdigit() or int(count) < 1:
+            raise click.BadParameter(f"{value!r}: give TYPE=K with TYPE one of glioma, meningioma, pituitary "
+                                     "and K a whole number >= 1", ctx, param)
+        counts[kind] = int(count)
+    return counts
+
+
 @train.command("segmenter")
 @_data_option
 @_out_option
@@ -115,9 +129,14 @@ def train_classifier_cmd(data, out_dir, backbone_weights, head_epochs, finetune_
               help="Share of each batch drawn from tumour-free slices (empty masks).")
 @click.option("--presence-weight", type=float, default=1.0, show_default=True,
               help="Weight of the loss term that keeps tumour-free slices' peak probability low (0: off).")
+@click.option("--mirror", is_flag=True,
+              help="Also feed the encoder the image mirrored left-right (a 4th channel; plain encoder).")
+@click.option("--oversample", "oversample", multiple=True, callback=_type_counts, metavar="TYPE=K",
+              help="Show every slice of a tumour type K times per epoch, e.g. glioma=2 (repeatable).")
 @_limit_option
 def train_segmenter_cmd(data, out_dir, base_filters, depth, encoder, backbone_weights, epochs, patience,
-                        learning_rate, init_from, figshare_only, tumor_free_share, presence_weight, limit):
+                        learning_rate, init_from, figshare_only, tumor_free_share, presence_weight, mirror, oversample,
+                        limit):
     """Train the U-Net tumor segmenter (BCE + Dice + tumour-presence loss)."""
     from tumorscope.training.train import train_segmenter
 
@@ -125,7 +144,8 @@ def train_segmenter_cmd(data, out_dir, base_filters, depth, encoder, backbone_we
                              encoder=encoder, backbone_weights=backbone_weights, epochs=epochs,
                              patience=patience, learning_rate=learning_rate, limit=limit, verbose=_verbosity(),
                              init_from=Path(init_from) if init_from else None, extra_data=not figshare_only,
-                             tumor_free_share=tumor_free_share, presence_weight=presence_weight)
+                             tumor_free_share=tumor_free_share, presence_weight=presence_weight, mirror=mirror,
+                             oversample=oversample)
     _echo_trained(result)
 
 

@@ -12,7 +12,7 @@ from tumorscope.export import ExportValidationError, artifact_path, export_model
 from tumorscope.export.deps import require
 from tumorscope.export.exporter import raise_on_failure
 from tumorscope.export.formats import FORMAT_NAMES, get_format
-from tumorscope.runtime.spec import SPEC_METADATA_KEY, ModelSpec, load_spec, spec_path_for
+from tumorscope.runtime.spec import SPEC_METADATA_KEY, ModelSpec, load_spec, save_spec, spec_path_for
 
 pytest.importorskip("tf2onnx")
 
@@ -50,8 +50,11 @@ def test_every_format_is_written_with_its_sidecar(tiny_exports, task, tiny_class
 
 @pytest.mark.parametrize("task", TASKS)
 def test_int8_onnx_really_runs_integer_convolutions(tiny_exports, task):
+    onnx = pytest.importorskip("onnx")
     quantized = _onnx_ops(tiny_exports[task]["onnx-int8"])
-    assert "QLinearConv" in quantized and "Conv" not in quantized
+    float_convs = [n for n in onnx.load(str(tiny_exports[task]["onnx-int8"])).graph.node if n.op_type == "Conv"]
+    assert "QLinearConv" in quantized
+    assert len(float_convs) == (1 if task == "segmenter" else 0)  # a segmenter's first 3x3 convolution stays float
     assert not {"QLinearConv", "QuantizeLinear", "DequantizeLinear"} & _onnx_ops(tiny_exports[task]["onnx"])
 
 
@@ -290,3 +293,55 @@ def test_onnx_calibration_method_is_validated_and_used(tiny_exports, tmp_path):
         quantize_onnx_int8(fp32, tmp_path / "x.onnx", spec, images, method="bogus")
     out = quantize_onnx_int8(fp32, tmp_path / "entropy.onnx", spec, images, method="entropy")
     assert "QuantizeLinear" in {node.op_type for node in onnx.load(str(out)).graph.node}
+
+
+def test_a_mirror_channel_segmenter_exports_to_int8_and_keeps_its_asymmetry(tmp_path):
+    """The mirror channel's fixed layers (channel mean, anti-identity Dense) convert to both int8 formats, and the
+    exported graphs still tell an image from its mirror image as Keras does."""
+    keras = pytest.importorskip("keras")
+    from tumorscope.assess.models import open_model
+    from tumorscope.export.exporter import run_batched
+    from tumorscope.training.models import build_segmenter
+
+    keras.utils.set_random_seed(6)
+    model = build_segmenter(SIZE, base_filters=4, depth=2, mirror=True)
+    kernel = model.get_layer("enc1_conv1").kernel.numpy()
+    kernel[:, :, 3] *= 8.0  # make the mirrored channel matter
+    model.get_layer("enc1_conv1").kernel.assign(kernel)
+    path = tmp_path / "segmenter.keras"
+    model.save(path)
+    save_spec(ModelSpec(task="segmenter", input_size=SIZE, labels=("tumor",), output_name="mask"), path)
+    lenient_dice = {name: {"max_prob_delta": 0.25, "min_parity_dice": 0.0} for name in FORMAT_NAMES}  # conftest
+    raise_on_failure(export_model(path, ["onnx-int8", "tflite-int8"], out_dir=tmp_path, limits=lenient_dice,
+                                  calibration=synthetic_images(16, SIZE, seed=1),
+                                  validation=synthetic_images(8, SIZE, seed=2)))
+    images = synthetic_images(8, SIZE, seed=12)
+    images[:, :, : SIZE[1] // 2] *= 0.3  # left-right asymmetric
+    mirrored = images[:, :, ::-1].copy()
+    reference = run_batched(open_model(path), images)
+    keras_gap = np.abs(reference - run_batched(open_model(path), mirrored)[:, :, ::-1]).mean()
+    for name in ("onnx-int8", "tflite-int8"):
+        backend = open_model(artifact_path(path, name, tmp_path))
+        out, flipped = run_batched(backend, images), run_batched(backend, mirrored)[:, :, ::-1]
+        backend.close()
+        assert np.abs(out - reference).max() <= 0.05, name
+        assert np.abs(out - flipped).mean() == pytest.approx(keras_gap, rel=0.25), name
+    assert keras_gap > 0.005
+
+
+def test_first_spatial_conv_skips_one_by_one_convolutions():
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper, numpy_helper
+
+    from tumorscope.export.onnx_export import first_spatial_conv
+
+    weights = [numpy_helper.from_array(np.zeros(shape, np.float32), name)
+               for name, shape in (("w1", (1, 3, 1, 1)), ("w3", (4, 4, 3, 3)))]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["g"], name="gray"),
+             helper.make_node("Conv", ["g", "w3"], ["y"], name="enc1"),
+             helper.make_node("Conv", ["y", "w3"], ["z"], name="enc2")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, None)], weights)
+    assert first_spatial_conv(helper.make_model(graph)) == "enc1"
+    assert first_spatial_conv(helper.make_model(helper.make_graph(nodes[:1], "g", graph.input, graph.output,
+                                                                  weights))) is None

@@ -71,6 +71,20 @@ def test_classifier_soup_keeps_the_classifier_contract(tmp_path):
     assert spec.labels == ("glioma", "meningioma", "notumor", "pituitary")
 
 
+def test_checkpoints_of_another_architecture_are_averaged_like_a_reference_model(tmp_path):
+    keras.utils.set_random_seed(5)
+    first, second = build_segmenter(mirror=True), build_segmenter(mirror=True)
+    first.save_weights(tmp_path / "epoch_01.weights.h5")
+    second.save_weights(tmp_path / "epoch_02.weights.h5")
+    first.save(tmp_path / "run.keras")
+    save_spec(segmenter_spec((128, 128), 0.02), tmp_path / "run.keras")
+    out = tmp_path / "swa" / "segmenter.keras"
+    _average_and_check([tmp_path / "epoch_01.weights.h5", tmp_path / "epoch_02.weights.h5"], ["1", "1"], out,
+                       (first, second), (0.5, 0.5), "--like", str(tmp_path / "run.keras"))
+    averaged = keras.models.load_model(out, compile=False)
+    assert averaged.get_layer("with_mirror") is not None and load_spec(out).min_region_pct == 0.02
+
+
 def test_mismatched_shares_and_missing_inputs_are_one_line_errors(tmp_path, capsys):
     script = _script()
     assert script.main([str(tmp_path / "x.keras"), "--out", str(tmp_path / "o.keras")]) == 2

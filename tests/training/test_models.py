@@ -151,3 +151,19 @@ def test_presence_weight_scales_the_presence_term():
     without = float(models.segmenter_loss(0.0)(empty, pred))
     assert float(models.segmenter_loss(1.0)(empty, pred)) == pytest.approx(without + presence, rel=1e-5)
     assert float(models.segmenter_loss(0.5)(empty, pred)) == pytest.approx(without + 0.5 * presence, rel=1e-5)
+
+
+def test_mirror_channel_is_the_gray_image_flipped_left_right():
+    model = models.build_segmenter(input_size=(32, 48), base_filters=4, depth=2, mirror=True)
+    rgb = np.random.default_rng(1).random((2, 32, 48, 3)).astype("float32")
+    stacked = np.asarray(keras.Model(model.input, model.get_layer("with_mirror").output)(rgb))
+    assert stacked.shape == (2, 32, 48, 4)
+    np.testing.assert_allclose(stacked[..., :3], rgb)
+    np.testing.assert_allclose(stacked[..., 3], rgb.mean(axis=-1)[:, :, ::-1], atol=1e-5)
+    assert model.get_layer("enc1_conv1").kernel.shape == (3, 3, 4, 4)
+    assert not model.get_layer("mirror_flip").trainable and not model.get_layer("mirror_gray").trainable
+
+
+def test_mirror_channel_needs_the_plain_encoder():
+    with pytest.raises(ValueError, match="plain encoder"):
+        models.build_segmenter(encoder="vgg16", depth=2, mirror=True)

@@ -57,16 +57,17 @@ def test_attention_guided_fine_tune_from_the_shipped_classifier(data_root, tmp_p
 
 @pytest.mark.realdata
 @pytest.mark.slow
-@pytest.mark.parametrize("encoder", ["plain", "vgg16"])
-def test_segmenter_training_smoke_on_real_slices(data_root, tmp_path, encoder):
+@pytest.mark.parametrize(("encoder", "mirror"), [("plain", False), ("vgg16", False), ("plain", True)])
+def test_segmenter_training_smoke_on_real_slices(data_root, tmp_path, encoder, mirror):
     out = tmp_path / "run"
     args = ["train", "segmenter", "--data", str(data_root), "--out", str(out), "--epochs", "1", "--limit", "32",
-            "--base-filters", "4", "--encoder", encoder]
+            "--base-filters", "4", "--encoder", encoder] + (["--mirror"] if mirror else [])
     if encoder == "vgg16":
         args += ["--depth", "3", "--backbone-weights", str(data_root.parent / "weights" / VGG16_WEIGHTS)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "training.json").read_text())
     assert summary["epochs"] == 1 and summary["base_filters"] == 4 and summary["encoder"] == encoder
+    assert summary["mirror"] is mirror
     spec = load_spec(out / "segmenter.keras")
     assert spec.task == "segmenter" and 0 < spec.min_region_pct == summary["min_region_pct"] < 0.5

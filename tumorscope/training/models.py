@@ -130,12 +130,28 @@ def _vgg16_encoder(inputs, input_size: tuple[int, int], depth: int, weights: str
     return x, skips
 
 
+def _with_mirror(inputs, input_size: tuple[int, int]):
+    """``inputs`` plus a fourth channel: their gray level mirrored left-right, so the first convolutions can
+    compare each pixel with its opposite hemisphere (tumours break the brain's symmetry; the sella, the ventricles
+    and paired lobes do not). Fixed standard layers (a 1x1 conv averaging the channels, a dense anti-identity
+    along the width), so the graph exports to ONNX and full-integer TFLite like the rest."""
+    height, width = input_size
+    average = keras.initializers.Constant(np.full((1, 1, 3, 1), 1 / 3, "float32"))
+    gray = layers.Conv2D(1, 1, use_bias=False, trainable=False, name="mirror_gray", kernel_initializer=average)(inputs)
+    flipped = layers.Dense(width, use_bias=False, trainable=False, name="mirror_flip",
+                           kernel_initializer=keras.initializers.Constant(np.eye(width, dtype="float32")[::-1]))(
+        layers.Reshape((height, width), name="mirror_rows")(gray))
+    mirrored = layers.Reshape((height, width, 1), name="mirror_image")(flipped)
+    return layers.Concatenate(name="with_mirror")([inputs, mirrored])
+
+
 def build_segmenter(
     input_size: tuple[int, int] = (128, 128),
     base_filters: int = 16,
     depth: int = 4,
     encoder: str = "plain",
     backbone_weights: str | Path | None = None,
+    mirror: bool = False,
 ) -> keras.Model:
     """U-Net: [0,1] RGB ``(H, W, 3)`` -> tumor probability ``(H, W, 1)``.
 
@@ -143,19 +159,22 @@ def build_segmenter(
     ``base_filters``), a bottleneck block, ``depth`` decoder blocks (2x2 transposed conv, concat
     with the skip, conv block), and a 1x1 conv with sigmoid (Ronneberger et al., MICCAI 2015).
     With ``encoder="vgg16"`` the encoder is VGG16 blocks 1..``depth`` (``depth`` <= 5, conv
-    blocks + max-pool too) loaded from ``backbone_weights``; bottleneck and decoder are unchanged.
+    blocks + max-pool too) loaded from ``backbone_weights``; bottleneck and decoder are unchanged. With
+    ``mirror`` (plain encoder only) the encoder also sees the image mirrored left-right (``_with_mirror``).
     """
     if encoder not in SEGMENTER_ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(SEGMENTER_ENCODERS)}")
     if encoder == "vgg16" and not 1 <= depth <= 5:
         raise ValueError(f"the vgg16 encoder has 5 blocks; depth must be 1..5, got {depth}")
+    if mirror and encoder != "plain":
+        raise ValueError("the mirror channel needs the plain encoder (VGG16 takes exactly 3 channels)")
     if input_size[0] % 2**depth or input_size[1] % 2**depth:
         raise ValueError(f"input size {input_size} must be divisible by 2**depth = {2**depth}")
     inputs = keras.Input(shape=(*input_size, 3), name="image")
     if encoder == "vgg16":
         x, skips = _vgg16_encoder(inputs, input_size, depth, backbone_weights)
     else:
-        x, skips = _plain_encoder(inputs, base_filters, depth)
+        x, skips = _plain_encoder(_with_mirror(inputs, input_size) if mirror else inputs, base_filters, depth)
     x = _conv_block(x, base_filters * 2**depth, "bottleneck")
     for level in reversed(range(depth)):
         filters = base_filters * 2**level

@@ -28,6 +28,7 @@ from tumorscope.datasets import (
     classification_items,
     classifier_tumor_masks,
     segmentation_items,
+    tumor_types,
 )
 from tumorscope.runtime.preprocess import scale_pixels
 from tumorscope.runtime.spec import ModelSpec, save_spec
@@ -196,11 +197,38 @@ def _cache_features(stem: keras.Model, images: np.ndarray, path: Path, rng: np.r
 
 
 def _warm_start(model: keras.Model, source: Path) -> None:
-    """Load an earlier run's weights into ``model`` (same architecture): a ``.keras`` model or a ``.weights.h5``."""
-    if source.suffix == ".keras":
-        model.set_weights(keras.models.load_model(source, compile=False).get_weights())
-    else:
+    """Load an earlier run's weights into ``model``: a ``.weights.h5`` of the same architecture, or a ``.keras``
+    model whose layers are matched by name. A kernel with fewer input channels than ``model``'s (a segmenter
+    without the mirror channel) is zero-padded: the added channels start switched off, the function unchanged.
+
+    Raises:
+        ValueError: a layer of ``source`` is missing from ``model`` or its weights do not fit.
+    """
+    if source.suffix != ".keras":
         model.load_weights(source)
+        return
+    for layer in keras.models.load_model(source, compile=False).layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        try:
+            target = model.get_layer(layer.name)
+        except ValueError as exc:
+            raise ValueError(f"{source}: layer {layer.name!r} is not in the new model; warm start needs the same "
+                             "architecture") from exc
+        shapes = [w.shape for w in target.get_weights()]
+        fitted = [_pad_input_channels(w, shape, layer.name) for w, shape in zip(weights, shapes, strict=True)]
+        target.set_weights(fitted)
+
+
+def _pad_input_channels(weight: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+    if weight.shape == shape:
+        return weight
+    if weight.ndim == 4 and weight.shape[:2] + weight.shape[3:] == shape[:2] + shape[3:] and weight.shape[2] < shape[2]:
+        padded = np.zeros(shape, weight.dtype)
+        padded[:, :, : weight.shape[2]] = weight
+        return padded
+    raise ValueError(f"layer {name!r}: weights of shape {weight.shape} do not fit {shape}")
 
 
 def _callbacks(out: Path, tag: str, monitor: str, patience: int) -> list[keras.callbacks.Callback]:
@@ -323,23 +351,26 @@ class _SegmentationBatches(keras.utils.PyDataset):
     """Shuffled, augmented batches of (image, mask) for the U-Net.
 
     Every batch holds ``round(batch_size * tumor_free_share)`` tumour-free slices (empty masks, drawn
-    at random from ``tumor_free``) and tumour slices for the rest; an epoch covers every tumour slice once.
+    at random from ``tumor_free``) and tumour slices for the rest; an epoch covers every tumour slice ``repeats``
+    times (default once).
     """
 
     def __init__(self, images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int,
-                 tumor_free: np.ndarray | None = None, tumor_free_share: float = 0.0):
+                 tumor_free: np.ndarray | None = None, tumor_free_share: float = 0.0,
+                 repeats: np.ndarray | None = None):
         super().__init__()
         self.images, self.masks, self.tumor_free = images, masks, tumor_free
         self.n_free = round(batch_size * tumor_free_share) if tumor_free is not None and len(tumor_free) else 0
         self.batch_size = batch_size - self.n_free
         self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(images))
+        self.epoch_rows = np.repeat(np.arange(len(images)), 1 if repeats is None else repeats)
+        self.order = self.rng.permutation(self.epoch_rows)
 
     def __len__(self) -> int:
-        return int(np.ceil(len(self.images) / self.batch_size))
+        return int(np.ceil(len(self.epoch_rows) / self.batch_size))
 
     def on_epoch_end(self) -> None:
-        self.order = self.rng.permutation(len(self.images))
+        self.order = self.rng.permutation(self.epoch_rows)
 
     def __getitem__(self, index: int):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
@@ -372,6 +403,8 @@ def train_segmenter(
     extra_data: bool = True,
     tumor_free_share: float = TUMOR_FREE_SHARE,
     presence_weight: float = 1.0,
+    mirror: bool = False,
+    oversample: dict[str, int] | None = None,
 ) -> TrainResult:
     """Train the U-Net (``segmenter_loss``: BCE + Dice + tumour presence) and save ``out_dir/segmenter.keras``.
 
@@ -382,7 +415,10 @@ def train_segmenter(
     Augmentation: random scale/rotation/shift, flips, gamma, brightness and contrast. Resumes from
     ``out_dir/backup`` when rerun with the same ``out_dir``; ``init_from`` (a .keras or
     .weights.h5 of the same architecture) warm-starts a new run from earlier weights; ``presence_weight``
-    scales the loss's tumour-presence term (0 leaves tumour-free slices to the pixel cross-entropy alone).
+    scales the loss's tumour-presence term (0 leaves tumour-free slices to the pixel cross-entropy alone);
+    ``mirror`` adds the left-right mirrored image as a fourth encoder channel (``build_segmenter``), warm-startable
+    from a segmenter without it; ``oversample`` (e.g. ``{"glioma": 2}``) shows each slice of a tumour type that many
+    times per epoch (``datasets.tumor_types``).
     """
     started = time.time()
     keras.utils.set_random_seed(seed)
@@ -398,11 +434,14 @@ def train_segmenter(
     if extra_data:
         val_items += segmentation_items(data_root, "notumor-val")
     val_items = _subset(val_items, limit, seed)
+    oversample = dict(oversample or {})
+    repeats = np.array([oversample.get(kind, 1) for kind in tumor_types(train_items)])
     train_data = _SegmentationBatches(load_images(train_items, input_size), load_masks(train_items, input_size),
-                                      batch_size, seed, load_images(free_items, input_size), tumor_free_share)
+                                      batch_size, seed, load_images(free_items, input_size), tumor_free_share,
+                                      repeats)
     val_data = (scale_pixels(load_images(val_items, input_size)),
                 load_masks(val_items, input_size)[..., None].astype(np.float32))
-    model = build_segmenter(input_size, base_filters, depth, encoder, backbone_weights)
+    model = build_segmenter(input_size, base_filters, depth, encoder, backbone_weights, mirror)
     if init_from is not None:
         _warm_start(model, Path(init_from))
     model.compile(keras.optimizers.Adam(learning_rate), segmenter_loss(presence_weight),
@@ -417,7 +456,8 @@ def train_segmenter(
     summary = {"task": "segmenter", "seed": seed, "n_train": len(train_items), "n_tumor_free": len(free_items),
                "tumor_free_share": tumor_free_share if free_items else 0.0,
                "presence_weight": presence_weight, "min_region_pct": spec.min_region_pct, "n_val": len(val_items),
-               "epochs": len(history.epoch), "val_dice": best, "encoder": encoder, "depth": depth,
+               "epochs": len(history.epoch), "val_dice": best, "encoder": encoder, "mirror": mirror,
+               "oversample": oversample, "depth": depth,
                "base_filters": base_filters, "batch_size": batch_size, "learning_rate": learning_rate,
                "init_from": str(init_from) if init_from else None, "versions": spec.versions}
     path = _finish(model, spec, out, summary, started)
