@@ -166,6 +166,31 @@ def test_image_statistics_separate_flat_and_colour_images_from_a_slice_like_imag
     assert again.check(features[:1], stats[:1])[0].score <= 1.0 or info["val_rejected"] > 0
 
 
+def test_image_statistics_match_their_definitions_on_a_known_image_and_batch_per_image():
+    """Each column against its definition, computed by hand in numpy on a half-dark, half-bright image with a
+    coloured corner; a batch gives each image's own row (so the per-image fast path equals the batch maths)."""
+    from tumorscope.runtime.inputcheck import IMAGE_STATISTICS, image_statistics
+
+    image = np.zeros((1, 32, 32, 3), np.float32)
+    image[0, :, 16:] = 0.95
+    image[0, :4, :4] = (1.0, 0.0, 0.0)
+    gray = image[0].mean(axis=2)
+    expected = {
+        "colorfulness": (image[0].max(axis=2) - image[0].min(axis=2)).mean(), "mean": gray.mean(), "std": gray.std(),
+        "dark": (gray < 0.05).mean(), "bright": (gray > 0.9).mean(),
+        "gradient": np.abs(np.diff(gray, axis=0)).mean() + np.abs(np.diff(gray, axis=1)).mean(),
+    }
+    border = np.concatenate([gray[:2].ravel(), gray[-2:].ravel(), gray[:, :2].ravel(), gray[:, -2:].ravel()]).mean()
+    expected |= {"border": border, "center_minus_border": gray[8:24, 8:24].mean() - border}
+    row = dict(zip(IMAGE_STATISTICS, image_statistics(image)[0], strict=True))
+    for name, value in expected.items():
+        assert row[name] == pytest.approx(value, abs=1e-6), name
+    assert row["fine_detail"] > 0 and 0 < row["entropy"] <= np.log(16)
+    other = np.full((1, 32, 32, 3), 0.5, np.float32)
+    both = image_statistics(np.concatenate([image, other]))
+    assert np.array_equal(both, np.concatenate([image_statistics(image), image_statistics(other)]))
+
+
 def test_statistics_outside_the_fitted_range_flag_an_image_the_gaussian_accepts(rng):
     """A statistic beyond every training and val image's value flags the image; inside the range it adds nothing."""
     features = rng.normal(0, 1, (200, 4))
