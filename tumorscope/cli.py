@@ -97,13 +97,14 @@ def train_classifier_cmd(data, out_dir, backbone_weights, head_epochs, finetune_
 
 def _type_counts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, int]:
     """``("glioma=2", ...)`` -> ``{"glioma": 2}``; a bad type or count is a usage error."""
-    from tumorscope.datasets import CLASS_NAMES
+    from tumorscope.datasets import FIGSHARE_TUMOR_TYPES
 
+    types = sorted(FIGSHARE_TUMOR_TYPES.values())
     counts = {}
     for value in values:
         kind, _, count = value.partition("=")
-        if kind not in CLASS_NAMES or kind == "notumor" or not count.isdigit() or int(count) < 1:
-            raise click.BadParameter(f"{value!r}: give TYPE=K with TYPE one of glioma, meningioma, pituitary "
+        if kind not in types or not count.isdigit() or int(count) < 1:
+            raise click.BadParameter(f"{value!r}: give TYPE=K with TYPE one of {', '.join(types)} "
                                      "and K a whole number >= 1", ctx, param)
         counts[kind] = int(count)
     return counts

@@ -27,7 +27,7 @@ def mask_at_size(probability: np.ndarray, size: tuple[int, int], threshold: floa
     mask = resize_mask(probability.astype(np.float32), size) > threshold
     if min_region_pct <= 0 or not mask.any():
         return mask
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     keep = stats[:, cv2.CC_STAT_AREA] >= min_region_pct / 100.0 * mask.size
     keep[0] = False
     return keep[labels]
