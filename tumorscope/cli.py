@@ -113,6 +113,8 @@ def _type_counts(ctx: click.Context, param: click.Parameter, values: tuple[str, 
 @train.command("segmenter")
 @_data_option
 @_out_option
+@click.option("--input-size", type=click.IntRange(32, 512), default=128, show_default=True,
+              help="Square input side in pixels (a multiple of 2**DEPTH); the runtime reads it from the spec.")
 @click.option("--base-filters", type=int, default=16, show_default=True, help="U-Net width (filters of level 1).")
 @click.option("--depth", type=int, default=4, show_default=True, help="Encoder levels (max-pools).")
 @click.option("--encoder", type=click.Choice(["plain", "vgg16"]), default="plain", show_default=True,
@@ -135,14 +137,14 @@ def _type_counts(ctx: click.Context, param: click.Parameter, values: tuple[str, 
 @click.option("--oversample", "oversample", multiple=True, callback=_type_counts, metavar="TYPE=K",
               help="Show every slice of a tumour type K times per epoch, e.g. glioma=2 (repeatable).")
 @_limit_option
-def train_segmenter_cmd(data, out_dir, base_filters, depth, encoder, backbone_weights, epochs, patience,
+def train_segmenter_cmd(data, out_dir, input_size, base_filters, depth, encoder, backbone_weights, epochs, patience,
                         learning_rate, init_from, figshare_only, tumor_free_share, presence_weight, mirror, oversample,
                         limit):
     """Train the U-Net tumor segmenter (BCE + Dice + tumour-presence loss)."""
     from tumorscope.training.train import train_segmenter
 
-    result = train_segmenter(_data_root(data), Path(out_dir), base_filters=base_filters, depth=depth,
-                             encoder=encoder, backbone_weights=backbone_weights, epochs=epochs,
+    result = train_segmenter(_data_root(data), Path(out_dir), (input_size, input_size), base_filters=base_filters,
+                             depth=depth, encoder=encoder, backbone_weights=backbone_weights, epochs=epochs,
                              patience=patience, learning_rate=learning_rate, limit=limit, verbose=_verbosity(),
                              init_from=Path(init_from) if init_from else None, extra_data=not figshare_only,
                              tumor_free_share=tumor_free_share, presence_weight=presence_weight, mirror=mirror,

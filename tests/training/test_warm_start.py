@@ -30,3 +30,17 @@ def test_a_warm_start_from_another_architecture_names_the_layer(tmp_path):
     build_segmenter(input_size=(32, 32), base_filters=4, depth=3).save(tmp_path / "deep.keras")
     with pytest.raises(ValueError, match="not in the new model"):
         _warm_start(build_segmenter(input_size=(32, 32), base_filters=4, depth=2), tmp_path / "deep.keras")
+
+
+def test_a_mirror_segmenter_warm_starts_at_another_input_size_with_its_own_mirror(tmp_path):
+    keras.utils.set_random_seed(5)
+    build_segmenter(input_size=(32, 32), base_filters=4, depth=2, mirror=True).save(tmp_path / "small.keras")
+    small = keras.models.load_model(tmp_path / "small.keras", compile=False)
+    large = build_segmenter(input_size=(48, 48), base_filters=4, depth=2, mirror=True)
+    _warm_start(large, tmp_path / "small.keras")
+    for name in ("enc1_conv1", "mask"):
+        for got, want in zip(large.get_layer(name).get_weights(), small.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(got, want)
+    image = np.random.default_rng(5).random((1, 48, 48, 3)).astype("float32")
+    mirrored = keras.Model(large.input, large.get_layer("mirror_image").output)(image)
+    np.testing.assert_allclose(np.asarray(mirrored)[0, ..., 0], image[0].mean(axis=-1)[:, ::-1], atol=1e-6)

@@ -17,6 +17,7 @@ __all__ = [
     "FINE_TUNE_LAYERS",
     "build_classifier",
     "set_backbone_trainable",
+    "MIRROR_LAYERS",
     "SEGMENTER_ENCODERS",
     "build_segmenter",
     "dice_coefficient",
@@ -130,6 +131,10 @@ def _vgg16_encoder(inputs, input_size: tuple[int, int], depth: int, weights: str
     return x, skips
 
 
+MIRROR_LAYERS = ("mirror_gray", "mirror_flip")
+"""The mirror channel's fixed layers: built from the input size, never trained (a warm start rebuilds them)."""
+
+
 def _with_mirror(inputs, input_size: tuple[int, int]):
     """``inputs`` plus a fourth channel: their gray level mirrored left-right, so the first convolutions can
     compare each pixel with its opposite hemisphere (tumours break the brain's symmetry; the sella, the ventricles
@@ -137,8 +142,9 @@ def _with_mirror(inputs, input_size: tuple[int, int]):
     along the width), so the graph exports to ONNX and full-integer TFLite like the rest."""
     height, width = input_size
     average = keras.initializers.Constant(np.full((1, 1, 3, 1), 1 / 3, "float32"))
-    gray = layers.Conv2D(1, 1, use_bias=False, trainable=False, name="mirror_gray", kernel_initializer=average)(inputs)
-    flipped = layers.Dense(width, use_bias=False, trainable=False, name="mirror_flip",
+    gray = layers.Conv2D(1, 1, use_bias=False, trainable=False, name=MIRROR_LAYERS[0],
+                         kernel_initializer=average)(inputs)
+    flipped = layers.Dense(width, use_bias=False, trainable=False, name=MIRROR_LAYERS[1],
                            kernel_initializer=keras.initializers.Constant(np.eye(width, dtype="float32")[::-1]))(
         layers.Reshape((height, width), name="mirror_rows")(gray))
     mirrored = layers.Reshape((height, width, 1), name="mirror_image")(flipped)

@@ -36,6 +36,7 @@ from tumorscope.training.attention import AttentionGuidedTail, tumor_cells
 from tumorscope.training.data import augment, load_images, load_masks, random_affine
 from tumorscope.training.models import (
     FINE_TUNE_LAYERS,
+    MIRROR_LAYERS,
     build_classifier,
     build_segmenter,
     hard_dice,
@@ -200,6 +201,8 @@ def _warm_start(model: keras.Model, source: Path) -> None:
     """Load an earlier run's weights into ``model``: a ``.weights.h5`` of the same architecture, or a ``.keras``
     model whose layers are matched by name. A kernel with fewer input channels than ``model``'s (a segmenter
     without the mirror channel) is zero-padded: the added channels start switched off, the function unchanged.
+    The mirror channel's fixed layers are kept as ``model`` built them, so a segmenter warm-starts at another input
+    size (the convolutions do not depend on it).
 
     Raises:
         ValueError: a layer of ``source`` is missing from ``model`` or its weights do not fit.
@@ -209,7 +212,7 @@ def _warm_start(model: keras.Model, source: Path) -> None:
         return
     for layer in keras.models.load_model(source, compile=False).layers:
         weights = layer.get_weights()
-        if not weights:
+        if not weights or layer.name in MIRROR_LAYERS:
             continue
         try:
             target = model.get_layer(layer.name)
