@@ -282,13 +282,22 @@ def test_affine_normalization_is_equivalent_and_shares_weights(normalized_keras)
     assert affine_normalization(plain) is plain
 
 
+def test_onnx_calibration_batches_all_hold_the_same_number_of_images():
+    from tumorscope.export.onnx_export import ImageCalibrationReader
+
+    for count, size in ((200, 8), (10, 5), (13, 1), (3, 3)):
+        reader = ImageCalibrationReader(np.zeros((count, 4, 4, 3)), "image")
+        batches = [feed["image"] for feed in iter(reader.get_next, None)]
+        assert {len(batch) for batch in batches} == {size} and sum(map(len, batches)) == count == size * len(reader)
+
+
 def test_onnx_calibration_method_is_validated_and_used(tiny_exports, tmp_path):
     onnx = pytest.importorskip("onnx")
     from tumorscope.export.onnx_export import quantize_onnx_int8
 
     fp32 = tiny_exports["segmenter"]["onnx"]
     spec = load_spec(fp32)
-    images = synthetic_images(8, spec.input_size)
+    images = synthetic_images(10, spec.input_size)  # batches of 5: the histogram calibrators stack equal batches
     with pytest.raises(ValueError, match="unknown ONNX calibration method 'bogus'"):
         quantize_onnx_int8(fp32, tmp_path / "x.onnx", spec, images, method="bogus")
     out = quantize_onnx_int8(fp32, tmp_path / "entropy.onnx", spec, images, method="entropy")

@@ -107,13 +107,15 @@ class ImageCalibrationReader:
     Args:
         images: ``(N, H, W, 3)`` float32 calibration inputs.
         input_name: the graph input to feed.
-        batch_size: images per calibration batch.
+        batch_size: most images per calibration batch. Every batch holds the same number (the largest divisor of
+            N up to ``batch_size``): the entropy and percentile calibrators stack the batches' activations and
+            fail on a shorter last batch.
     """
 
     def __init__(self, images: np.ndarray, input_name: str, batch_size: int = 8):
         self.images = np.asarray(images, dtype=np.float32)
         self.input_name = input_name
-        self.batch_size = batch_size
+        self.batch_size = max(size for size in range(1, max(batch_size, 1) + 1) if len(self.images) % size == 0)
         self._batches: Iterator[dict[str, np.ndarray]] = iter(())
         self.rewind()
 
