@@ -143,12 +143,14 @@ def train_segmenter_cmd(data, out_dir, input_size, base_filters, depth, encoder,
     """Train the U-Net tumor segmenter (BCE + Dice + tumour-presence loss)."""
     from tumorscope.training.train import train_segmenter
 
-    result = train_segmenter(_data_root(data), Path(out_dir), (input_size, input_size), base_filters=base_filters,
-                             depth=depth, encoder=encoder, backbone_weights=backbone_weights, epochs=epochs,
-                             patience=patience, learning_rate=learning_rate, limit=limit, verbose=_verbosity(),
-                             init_from=Path(init_from) if init_from else None, extra_data=not figshare_only,
-                             tumor_free_share=tumor_free_share, presence_weight=presence_weight, mirror=mirror,
-                             oversample=oversample)
+    with _exit_on(ValueError):  # an input size, depth or warm start that does not fit the architecture
+        result = train_segmenter(_data_root(data), Path(out_dir), (input_size, input_size),
+                                 base_filters=base_filters, depth=depth, encoder=encoder,
+                                 backbone_weights=backbone_weights, epochs=epochs, patience=patience,
+                                 learning_rate=learning_rate, limit=limit, verbose=_verbosity(),
+                                 init_from=Path(init_from) if init_from else None, extra_data=not figshare_only,
+                                 tumor_free_share=tumor_free_share, presence_weight=presence_weight, mirror=mirror,
+                                 oversample=oversample)
     _echo_trained(result)
 
 

@@ -58,3 +58,16 @@ def test_oversample_option_rejects_unknown_types_and_counts():
     for bad in ("astrocytoma=2", "glioma=0", "glioma", "notumor=2"):
         result = CliRunner().invoke(main, ["train", "segmenter", "--out", "x", "--oversample", bad])
         assert result.exit_code == 2 and "TYPE=K" in result.output, (bad, result.output)
+
+
+def test_an_input_size_the_unet_cannot_halve_is_one_line_before_any_data_is_read(tmp_path):
+    from click.testing import CliRunner
+
+    from tumorscope.cli import main
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "segmenter", "--data", str(tmp_path), "--out", str(out),
+                                       "--input-size", "100", "--depth", "4"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert result.output.strip().splitlines() == ["error: input size (100, 100) must be divisible by 2**depth = 16"]
+    assert not out.exists()  # failed before the run folder was made or any data read (tmp_path holds none)

@@ -425,6 +425,9 @@ def train_segmenter(
     """
     started = time.time()
     keras.utils.set_random_seed(seed)
+    model = build_segmenter(input_size, base_filters, depth, encoder, backbone_weights, mirror)  # bad sizes fail now
+    if init_from is not None:
+        _warm_start(model, Path(init_from))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train_items = segmentation_items(data_root, "train")
@@ -444,9 +447,6 @@ def train_segmenter(
                                       repeats)
     val_data = (scale_pixels(load_images(val_items, input_size)),
                 load_masks(val_items, input_size)[..., None].astype(np.float32))
-    model = build_segmenter(input_size, base_filters, depth, encoder, backbone_weights, mirror)
-    if init_from is not None:
-        _warm_start(model, Path(init_from))
     model.compile(keras.optimizers.Adam(learning_rate), segmenter_loss(presence_weight),
                   metrics=[keras.metrics.MeanMetricWrapper(hard_dice, name="dice")])
     (out / "epochs").mkdir(exist_ok=True)
